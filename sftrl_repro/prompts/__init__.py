@@ -1,0 +1,25 @@
+"""Prompt and answer templates, feedback turns and total, bounded parsers of model output (no torch)."""
+
+from sftrl_repro.prompts.chat import assistant_message, message_text, user_message
+from sftrl_repro.prompts.gp import (
+    FEEDBACK_PREFIX,
+    GPAnswer,
+    gp_answer,
+    gp_conversation,
+    gp_feedback,
+    gp_prompt,
+    parse_gp_answer,
+)
+
+__all__ = [
+    "user_message",
+    "assistant_message",
+    "message_text",
+    "FEEDBACK_PREFIX",
+    "GPAnswer",
+    "gp_prompt",
+    "gp_answer",
+    "gp_feedback",
+    "gp_conversation",
+    "parse_gp_answer",
+]

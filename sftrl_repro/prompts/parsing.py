@@ -1,0 +1,99 @@
+"""Lenient, total and bounded extraction of fields from a model's JSON-like answer.
+
+Model output is untrusted input. The authors' answer template ends with a trailing comma (not valid
+JSON) and models quote inconsistently, so instead of ``json.loads`` (or, worse, ``eval``) the
+functions here scan for ``"key": value`` by hand:
+
+* total: every input string gives a result (``None`` when a field is absent), never an exception;
+* bounded: the answer is cut to :data:`MAX_ANSWER_CHARS` first and every scan is a single linear
+  pass over at most that many characters, so a 1 MB answer costs the same as a 4 KB one.
+"""
+
+from __future__ import annotations
+
+#: Hard cap on the characters of an answer that are ever looked at.
+MAX_ANSWER_CHARS = 4096
+#: Hard cap on the characters of one extracted field value.
+MAX_FIELD_CHARS = 512
+
+_QUOTES = "\"'\u201c\u201d\u2018\u2019"
+
+
+def clip_answer(text: object) -> str:
+    """Return ``text`` as a ``str`` of at most :data:`MAX_ANSWER_CHARS` characters (``''`` for non-str)."""
+    if not isinstance(text, str):
+        return ""
+    return text[:MAX_ANSWER_CHARS]
+
+
+def _value_start(text: str, key: str) -> int:
+    """Index just after ``"key":`` (any quote style, any case, spaces allowed), or -1 if absent."""
+    lowered = text.lower()
+    key = key.lower()
+    start = 0
+    while True:
+        i = lowered.find(key, start)
+        if i < 0:
+            return -1
+        start = i + 1
+        j = i + len(key)
+        # The key must be quoted (or bare) and followed by a colon.
+        if i > 0 and lowered[i - 1] not in _QUOTES and lowered[i - 1].isalnum():
+            continue
+        if j < len(text) and text[j] in _QUOTES:
+            j += 1
+        while j < len(text) and text[j] in " \t":
+            j += 1
+        if j < len(text) and text[j] == ":":
+            j += 1
+            while j < len(text) and text[j] in " \t\r\n":
+                j += 1
+            return j
+
+
+def extract_string_field(text: object, key: str) -> str | None:
+    """The value of ``"key": "..."`` in a JSON-like answer, or ``None`` if the key is absent.
+
+    Quoted values (single, double or typographic quotes) are read up to the closing quote or the end
+    of the line; unquoted values up to the next comma, closing brace or newline. The result is
+    stripped and at most :data:`MAX_FIELD_CHARS` long.
+
+    >>> extract_string_field('{"formula": "4*3+2+10=24",}', "formula")
+    '4*3+2+10=24'
+    """
+    text = clip_answer(text)
+    j = _value_start(text, key)
+    if j < 0:
+        return None
+    end_limit = min(len(text), j + MAX_FIELD_CHARS + 1)
+    if j < len(text) and text[j] in _QUOTES:
+        k = j + 1
+        while k < end_limit and text[k] not in _QUOTES and text[k] != "\n":
+            k += 1
+        return text[j + 1 : min(k, j + 1 + MAX_FIELD_CHARS)].strip()
+    k = j
+    while k < end_limit and text[k] not in ",}\n":
+        k += 1
+    return text[j : min(k, j + MAX_FIELD_CHARS)].strip()
+
+
+def extract_list_field(text: object, key: str) -> list[str] | None:
+    """The items of ``"key": [a, b, ...]`` as stripped, unquoted strings, or ``None`` if absent.
+
+    Returns ``None`` when the key is missing or its value is not a bracketed list closed within
+    :data:`MAX_FIELD_CHARS` characters.
+
+    >>> extract_list_field("\\"cards\\": ['A', '3', 'K', '6'],", "cards")
+    ['A', '3', 'K', '6']
+    """
+    text = clip_answer(text)
+    j = _value_start(text, key)
+    if j < 0 or j >= len(text) or text[j] != "[":
+        return None
+    k = text.find("]", j + 1, j + 2 + MAX_FIELD_CHARS)
+    if k < 0:
+        return None
+    inner = text[j + 1 : k]
+    if not inner.strip():
+        return []
+    return [item.strip().strip(_QUOTES).strip() for item in inner.split(",")]
