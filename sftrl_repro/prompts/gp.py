@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sftrl_repro.envs.cards import rule_description
 from sftrl_repro.prompts.chat import Message, assistant_message, user_message
-from sftrl_repro.prompts.parsing import extract_list_field, extract_string_field
+from sftrl_repro.prompts.parsing import extract_fields
 
 #: Every feedback turn starts with this (the authors' wording).
 FEEDBACK_PREFIX = "You failed this trial because"
@@ -119,8 +119,5 @@ def parse_gp_answer(text: object) -> GPAnswer:
     >>> parse_gp_answer('{"cards": ["4", "3"], "number": [4, 3], "formula": "4*3=12",}').formula
     '4*3=12'
     """
-    return GPAnswer(
-        cards=extract_list_field(text, "cards"),
-        numbers=extract_list_field(text, "number"),
-        formula=extract_string_field(text, "formula"),
-    )
+    fields = extract_fields(text, strings=("formula",), lists=("cards", "number"))
+    return GPAnswer(cards=fields["cards"], numbers=fields["number"], formula=fields["formula"])

@@ -26,9 +26,13 @@ def clip_answer(text: object) -> str:
     return text[:MAX_ANSWER_CHARS]
 
 
-def _value_start(text: str, key: str) -> int:
-    """Index just after ``"key":`` (any quote style, any case, spaces allowed), or -1 if absent."""
-    lowered = text.lower()
+def _value_start(text: str, key: str, lowered: str | None = None) -> int:
+    """Index just after ``"key":`` (any quote style, any case, spaces allowed), or -1 if absent.
+
+    ``lowered`` is ``text.lower()`` when the caller already has it (one pass for several keys).
+    """
+    if lowered is None:
+        lowered = text.lower()
     key = key.lower()
     start = 0
     while True:
@@ -51,7 +55,7 @@ def _value_start(text: str, key: str) -> int:
             return j
 
 
-def extract_string_field(text: object, key: str) -> str | None:
+def extract_string_field(text: object, key: str, *, _lowered: str | None = None) -> str | None:
     """The value of ``"key": "..."`` in a JSON-like answer, or ``None`` if the key is absent.
 
     Quoted values (single, double or typographic quotes) are read up to the closing quote or the end
@@ -62,7 +66,7 @@ def extract_string_field(text: object, key: str) -> str | None:
     '4*3+2+10=24'
     """
     text = clip_answer(text)
-    j = _value_start(text, key)
+    j = _value_start(text, key, _lowered)
     if j < 0:
         return None
     end_limit = min(len(text), j + MAX_FIELD_CHARS + 1)
@@ -77,7 +81,7 @@ def extract_string_field(text: object, key: str) -> str | None:
     return text[j : min(k, j + MAX_FIELD_CHARS)].strip()
 
 
-def extract_list_field(text: object, key: str) -> list[str] | None:
+def extract_list_field(text: object, key: str, *, _lowered: str | None = None) -> list[str] | None:
     """The items of ``"key": [a, b, ...]`` as stripped, unquoted strings, or ``None`` if absent.
 
     Returns ``None`` when the key is missing or its value is not a bracketed list closed within
@@ -87,7 +91,7 @@ def extract_list_field(text: object, key: str) -> list[str] | None:
     ['A', '3', 'K', '6']
     """
     text = clip_answer(text)
-    j = _value_start(text, key)
+    j = _value_start(text, key, _lowered)
     if j < 0 or j >= len(text) or text[j] != "[":
         return None
     k = text.find("]", j + 1, j + 2 + MAX_FIELD_CHARS)
@@ -97,3 +101,16 @@ def extract_list_field(text: object, key: str) -> list[str] | None:
     if not inner.strip():
         return []
     return [item.strip().strip(_QUOTES).strip() for item in inner.split(",")]
+
+
+def extract_fields(text: object, strings: tuple[str, ...] = (), lists: tuple[str, ...] = ()) -> dict:
+    """Several fields in one go (the text is clipped and lower-cased once): ``{key: value}``.
+
+    >>> extract_fields('{"a": "x", "b": [1, 2]}', strings=("a",), lists=("b",))
+    {'a': 'x', 'b': ['1', '2']}
+    """
+    text = clip_answer(text)
+    lowered = text.lower()
+    out: dict = {k: extract_string_field(text, k, _lowered=lowered) for k in strings}
+    out.update({k: extract_list_field(text, k, _lowered=lowered) for k in lists})
+    return out

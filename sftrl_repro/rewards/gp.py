@@ -26,7 +26,6 @@ floats (so ``8/(3-8/3)`` is *wrong*: 23.999999999999993); +5 if equal, else -1.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import NamedTuple
@@ -85,7 +84,7 @@ def cards_match(recognised: Sequence[str] | None, cards: Sequence[str]) -> bool:
     if recognised is None or len(recognised) != len(cards):
         return False
     names = [normalize_rank(c) for c in recognised]
-    return None not in names and Counter(names) == Counter(cards)
+    return None not in names and sorted(names) == sorted(cards)
 
 
 def numbers_field_correct(answer: str | GPAnswer, cards: Sequence[str], *, rule: str) -> bool:
@@ -99,6 +98,18 @@ def numbers_field_correct(answer: str | GPAnswer, cards: Sequence[str], *, rule:
         return False
     want = [str(v) for v in card_values(cards, rule)]
     return [n.strip() for n in parsed.numbers] == want
+
+
+def _excess(items: Sequence[int], pool: Sequence[int]) -> int:
+    """How many of ``items`` are left over after matching them one-to-one against ``pool``."""
+    remaining = list(pool)
+    extra = 0
+    for x in items:
+        try:
+            remaining.remove(x)
+        except ValueError:
+            extra += 1
+    return extra
 
 
 def _show(value) -> str:
@@ -129,7 +140,7 @@ def _verify_paper(parsed: GPAnswer, cards, values, *, target, modality, cards_ok
     tokens = arith.parse_formula(parsed.formula) if parsed.formula is not None else None
     if tokens is None:
         return verdict("illegal_formula")
-    if Counter(arith.numbers_in(tokens)) != Counter(values):
+    if sorted(arith.numbers_in(tokens)) != sorted(values):
         return verdict("wrong_numbers")
     value = arith.evaluate(tokens)  # exact; small: the numbers are the card values
     if value is not None and value == target:
@@ -148,8 +159,8 @@ def _verify_official(parsed: GPAnswer, cards, values, *, target, modality, cards
     if tokens is None or not tokens:
         return verdict("illegal_formula", PAPER_REWARDS["illegal_formula"])
     seq_errors = arith.sequence_errors(tokens)
-    extra = Counter(arith.numbers_in(tokens)) - Counter(values)
-    num_errors = sum(extra.values())
+    used = arith.numbers_in(tokens)
+    num_errors = _excess(used, values)
     if seq_errors or num_errors:
         return verdict("formula_errors", -3.0 * seq_errors - 2.0 * num_errors)
     value = arith.evaluate(tokens, exact=False) if arith.is_balanced(tokens) else None
@@ -157,7 +168,7 @@ def _verify_official(parsed: GPAnswer, cards, values, *, target, modality, cards
         if any(s.startswith(expr) for s in solve(values, target)):
             return verdict("partial_solution", PARTIAL_SOLUTION_REWARD)
         return verdict("illegal_formula", PAPER_REWARDS["illegal_formula"])
-    missing = sum((Counter(values) - Counter(arith.numbers_in(tokens))).values())
+    missing = _excess(values, used)
     if missing:
         return verdict("wrong_numbers", -2.0 * missing)
     if value == target:
