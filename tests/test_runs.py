@@ -1,0 +1,62 @@
+"""The run cache: config guard, metrics log, atomic checkpoints, resume truncation, DONE."""
+
+import json
+
+import pytest
+
+from sftrl_repro.experiments import Run, RunConfigMismatch, config_hash
+
+
+def _write(payload):
+    def write(folder):
+        (folder / "state.json").write_text(json.dumps(payload))
+    return write
+
+
+def test_fresh_run_logs_checkpoints_and_finishes(tmp_path):
+    run = Run("gp-l-ppo", {"lr": 1e-6, "updates": 3}, root=tmp_path)
+    assert run.resumed_from is None and not run.done
+    for step in (1, 2, 3):
+        run.log(step, reward=float(step))
+        run.save_checkpoint(step, _write({"step": step}))
+    run.mark_done({"final_reward": 3.0})
+    assert run.checkpoints() == [1, 2, 3] and run.latest_step() == 3 and run.done
+    assert [m["reward"] for m in run.metrics()] == [1.0, 2.0, 3.0]
+    assert json.loads((run.path / "config.json").read_text()) == {"lr": 1e-6, "updates": 3}
+
+
+def test_resume_drops_metrics_logged_after_the_last_checkpoint(tmp_path):
+    run = Run("r", {"a": 1}, root=tmp_path)
+    run.log(1, x=1)
+    run.save_checkpoint(1, _write({}))
+    run.log(2, x=2)  # killed before checkpoint 2
+    (run.path / "metrics.jsonl").open("a").write('{"step": 3, "x"')  # torn line
+    again = Run("r", {"a": 1}, root=tmp_path)
+    assert again.resumed_from == 1
+    assert again.metrics() == [{"step": 1, "x": 1}]
+
+
+def test_half_written_checkpoints_are_ignored(tmp_path):
+    run = Run("r", {}, root=tmp_path)
+
+    def crash(folder):
+        (folder / "partial").write_text("x")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run.save_checkpoint(5, crash)
+    assert run.checkpoints() == []
+    run.save_checkpoint(5, _write({}))  # a retry cleans the temporary folder
+    assert run.checkpoints() == [5]
+
+
+def test_a_different_config_is_refused(tmp_path):
+    Run("r", {"lr": 1}, root=tmp_path)
+    with pytest.raises(RunConfigMismatch, match=r"different config \(keys \['lr'\]\)"):
+        Run("r", {"lr": 2}, root=tmp_path)
+
+
+def test_run_ids_and_hashes():
+    with pytest.raises(ValueError, match="run_id"):
+        Run("../escape", {})
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1}) != config_hash({"a": 2, "b": 2})
