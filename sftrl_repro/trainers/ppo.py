@@ -1,0 +1,657 @@
+"""Multi-turn PPO with sequential revision (PAPER.md sections 2-4), readable like CleanRL.
+
+One loop, the algorithm in plain sight::
+
+    for update in range(updates):
+        1. rollout   : play episodes in many envs at once; every generation (retries included) is a
+                       transition with its own reward                       (trainers/rollout.py)
+        2. recompute : old log-probs of each answer and the critic's value of each prompt, with
+                       the same forward pass the update uses (no sampling-time numerics leak in)
+        3. GAE       : advantages over the turns of each episode (gamma 0.9, lambda 0.95);
+                       an episode's end is never bootstrapped into the next one unless
+                       ``bootstrap_across_episodes`` mimics the authors' buffer
+        4. PPO epochs: clipped policy loss on the (thought-weighted) sequence log-prob ratio,
+                       clipped value loss, optional KL-to-init and entropy terms, gradient
+                       accumulation, global-norm clipping, cosine learning-rate decay
+        5. log       : PPO diagnostics, rewards by outcome, success, compute -> runs/<id>/metrics.jsonl
+        6. checkpoint: weights, critic, optimizer, scheduler (accelerate state) + an HF policy folder
+
+Policy and critic share the backbone: the critic is :class:`~sftrl_repro.models.ValueHead` on the
+final hidden state of the last prompt token, read from the same forward pass that scores the
+answer (:meth:`~sftrl_repro.models.Policy.score`).
+
+The action log-prob of an answer is a *sequence* quantity (RL4VLM, the authors' recipe): the sum of
+its token log-probs, with the tokens before the answer's final key (``"formula"`` for
+GeneralPoints, ``"action"`` for V-IRL) scaled by ``thought_coef`` = 0.5. ``ratio_level="token"``
+switches to the per-token ratio of modern LLM PPO.
+
+Processes: run under ``accelerate launch`` for several processes (DeepSpeed ZeRO-2 at the paper
+scale: ``configs/accelerate_ppo_zero2.yaml``); each process plays its own share of the episodes
+(episode seeds are split by rank, so the global batch does not depend on the process count) and
+gradients are averaged across processes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sftrl_repro.experiments.runs import Run
+from sftrl_repro.trainers.rollout import Transition, collect, episode_seeds
+from sftrl_repro.utils.params import check_choice, check_int
+
+TASKS = ("gp", "virl")
+#: The key that starts the graded part of an answer; tokens before it are "thought" tokens.
+THOUGHT_KEYS = {"gp": '"formula"', "virl": '"action"'}
+
+
+# =============================================================================== configuration
+@dataclass
+class PPOConfig:
+    """Everything that defines a PPO run. Defaults are the paper's recipe (PAPER.md section 4).
+
+    Environment and rollout
+        task: ``'gp'`` (GeneralPoints) or ``'virl'`` (V-IRL).
+        env_kwargs: kwargs of the training environment (``modality``, ``rule``, ``image_size``...);
+            training always uses the in-distribution rule and visuals unless told otherwise.
+        num_envs: environments stepped together per process (the generation batch).
+        transitions_per_update: transitions collected per update, over all processes (paper: 8
+            processes x 256). Complete episodes are kept, so a rollout can exceed it slightly.
+        temperature: sampling temperature of rollouts (paper: 0.2).
+        max_new_tokens: answer length cap in rollouts (paper: 512).
+
+    Optimisation
+        updates: PPO updates (paper: 20 for GeneralPoints, 15 for V-IRL).
+        ppo_epochs: passes over each rollout (paper: 4).
+        minibatch_size: transitions per forward/backward on one process (paper: 1).
+        grad_accum_steps: micro-batches per optimizer step (paper: 128).
+        lr: Adam learning rate of the policy (paper: 1e-6; V-IRL-VL 1e-7).
+        value_lr: Adam learning rate of the value head (``None``: same as ``lr``).
+        lr_schedule: ``'cosine'`` decay to 0 over the run (paper) or ``'constant'``.
+        adam_eps: Adam epsilon.
+        max_grad_norm: global gradient-norm clip (paper: 0.01).
+
+    PPO
+        gamma: discount over the turns of an episode (paper: 0.9).
+        gae_lambda: GAE lambda (paper: 0.95).
+        clip_coef: policy ratio clip (paper: 0.1).
+        value_clip_coef: value clip around the rollout's values (paper: 0.1; ``None`` disables).
+        vf_coef: value-loss coefficient (paper: 0.5).
+        norm_adv: normalise advantages over the rollout (paper: yes).
+        ratio_level: ``'sequence'`` (paper: one ratio per answer) or ``'token'``.
+        thought_coef: weight of thought tokens in the sequence log-prob (paper: 0.5).
+        kl_coef: coefficient of a KL-to-init penalty (paper: 0, none).
+        ent_coef: coefficient of an entropy bonus (paper: 0, none); the entropy is estimated from
+            the sampled tokens (``-log p``), since full-vocabulary logits are not kept.
+        bootstrap_across_episodes: the authors' buffer lets GAE run from a truncated episode's last
+            turn into the next episode's first; ``False`` (default) ends every episode at 0.
+
+    Bookkeeping
+        seed: master seed (episode seeds, sampling, minibatch order, critic init).
+        checkpoint_every: save every this many updates (the last update is always saved).
+        value_head_widths: hidden widths of the critic MLP (paper: 1024, 512).
+    """
+
+    task: str = "gp"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    num_envs: int = 8
+    transitions_per_update: int = 256 * 8
+    temperature: float = 0.2
+    max_new_tokens: int = 512
+    updates: int = 20
+    ppo_epochs: int = 4
+    minibatch_size: int = 1
+    grad_accum_steps: int = 128
+    lr: float = 1e-6
+    value_lr: float | None = None
+    lr_schedule: str = "cosine"
+    adam_eps: float = 1e-7
+    max_grad_norm: float = 0.01
+    gamma: float = 0.9
+    gae_lambda: float = 0.95
+    clip_coef: float = 0.1
+    value_clip_coef: float | None = 0.1
+    vf_coef: float = 0.5
+    norm_adv: bool = True
+    ratio_level: str = "sequence"
+    thought_coef: float = 0.5
+    kl_coef: float = 0.0
+    ent_coef: float = 0.0
+    bootstrap_across_episodes: bool = False
+    seed: int = 0
+    checkpoint_every: int = 1
+    value_head_widths: tuple[int, ...] = (1024, 512)
+
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, TASKS)
+        check_choice("ratio_level", self.ratio_level, ("sequence", "token"))
+        check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant"))
+        for name in ("num_envs", "transitions_per_update", "updates", "ppo_epochs", "minibatch_size",
+                     "grad_accum_steps", "max_new_tokens", "checkpoint_every"):
+            check_int(name, getattr(self, name), low=1)
+        self.value_head_widths = tuple(self.value_head_widths)
+
+    @classmethod
+    def paper(cls, task: str, modality: str, **overrides: Any) -> "PPOConfig":
+        """The paper's recipe for one of the four tasks (8 processes x 256 transitions per update)."""
+        check_choice("modality", modality, ("language", "vision"))
+        lr = 1e-7 if (task, modality) == ("virl", "vision") else 1e-6
+        base = dict(task=task, env_kwargs={"modality": modality}, lr=lr, updates=20 if task == "gp" else 15)
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def tiny(cls, task: str, modality: str, **overrides: Any) -> "PPOConfig":
+        """A CPU preset for the ``tiny`` models: minutes per run on 2 cores.
+
+        Differences from the paper's recipe, and why: far fewer transitions per update (CPU
+        time); larger micro-batches and fewer accumulation steps (per-sample backward passes
+        would waste the CPU); a larger learning rate and a looser gradient clip (a 2M-parameter
+        model fresh from a short SFT needs larger steps than an 11B one: at the paper's 1e-6 and
+        0.01 nothing moves in a few updates); shorter answers (the tiny answer is ~60 tokens).
+        """
+        check_choice("modality", modality, ("language", "vision"))
+        base = dict(
+            task=task, env_kwargs={"modality": modality}, num_envs=32, transitions_per_update=128,
+            max_new_tokens=96 if task == "gp" else 128, updates=8, ppo_epochs=2, minibatch_size=16,
+            grad_accum_steps=2, lr=3e-5, value_lr=1e-3, max_grad_norm=1.0, value_head_widths=(128, 64),
+        )
+        return cls(**{**base, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PPOConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# ================================================================================ the algorithm
+def compute_gae(
+    rewards: Sequence[float],
+    values: Sequence[float],
+    episode_ids: Sequence[int],
+    terminated: Sequence[bool],
+    *,
+    gamma: float,
+    lam: float,
+    bootstrap_across_episodes: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised advantage estimation over a buffer of whole episodes, turn by turn.
+
+    Args:
+        rewards, values: ``(N,)`` reward of each transition and the critic's value of its prompt.
+        episode_ids: ``(N,)`` episode of each transition; an episode's turns are contiguous and in order.
+        terminated: ``(N,)`` whether the transition ended its episode by termination (not truncation).
+        gamma, lam: discount and GAE lambda.
+        bootstrap_across_episodes: let a *truncated* episode's last turn bootstrap from the next
+            transition in the buffer (the authors' buffer behaviour); by default every episode
+            ends with a next value of 0.
+
+    Returns:
+        ``(advantages, returns)``, each ``(N,)`` float64, with ``returns = advantages + values``.
+    """
+    n = len(rewards)
+    adv = np.zeros(n)
+    last = 0.0
+    for t in reversed(range(n)):
+        last_turn = t == n - 1 or episode_ids[t + 1] != episode_ids[t]
+        if not last_turn:
+            nonterminal, next_value = 1.0, values[t + 1]
+        elif bootstrap_across_episodes and t < n - 1 and not terminated[t]:
+            nonterminal, next_value = 1.0, values[t + 1]
+        else:
+            nonterminal, next_value, last = 0.0, 0.0, 0.0
+        delta = rewards[t] + gamma * next_value * nonterminal - values[t]
+        last = delta + gamma * lam * nonterminal * last
+        adv[t] = last
+    return adv, adv + np.asarray(values, dtype=np.float64)
+
+
+def ppo_losses(
+    new_logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    new_values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    *,
+    clip_coef: float,
+    value_clip_coef: float | None,
+    weights: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """The clipped PPO objective (CleanRL's), for sequence- or token-level ratios.
+
+    Args:
+        new_logp, old_logp: log-probs of the taken actions under the current and the rollout
+            policy: ``(B,)`` for sequence ratios, or ``(B, T)`` for token ratios.
+        advantages: ``(B,)`` (broadcast over tokens for token ratios).
+        new_values, old_values, returns: ``(B,)`` critic outputs now and at rollout, GAE returns.
+        clip_coef: policy ratio clip; value_clip_coef: value clip (``None``: unclipped).
+        weights: ``(B, T)`` token weights (answer mask x thought weights) for token ratios.
+
+    Returns:
+        ``policy_loss``, ``value_loss`` (scalars) and diagnostics ``approx_kl`` (the k3 estimator
+        ``(r - 1) - log r``), ``clip_frac`` and ``ratio_mean``.
+    """
+    log_ratio = new_logp - old_logp
+    ratio = log_ratio.exp()
+    adv = advantages if new_logp.dim() == 1 else advantages.unsqueeze(-1)
+    pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip_coef, 1 + clip_coef))
+
+    def mean(x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 1 or weights is None:
+            return x.mean()
+        return (x * weights).sum() / weights.sum().clamp(min=1e-8)
+
+    v_loss = (new_values - returns) ** 2
+    if value_clip_coef is not None:
+        v_clipped = old_values + (new_values - old_values).clamp(-value_clip_coef, value_clip_coef)
+        v_loss = torch.max(v_loss, (v_clipped - returns) ** 2)
+    with torch.no_grad():
+        approx_kl = mean((ratio - 1) - log_ratio)
+        clip_frac = mean(((ratio - 1).abs() > clip_coef).float())
+    return {"policy_loss": mean(pg), "value_loss": 0.5 * v_loss.mean(), "approx_kl": approx_kl,
+            "clip_frac": clip_frac, "ratio_mean": mean(ratio.detach())}
+
+
+def thought_weights(tokenizer, answer_ids: Sequence[Sequence[int]], key: str, thought_coef: float,
+                    length: int) -> torch.Tensor:
+    """``(B, length)`` token weights: ``thought_coef`` before ``key`` in the decoded answer, 1 after.
+
+    The split token is the first whose decoded prefix contains the start of ``key`` (binary search
+    over prefixes: O(T log T) decodes). An answer without ``key`` is all thought. Padding gets 0.
+    """
+    out = torch.zeros(len(answer_ids), length)
+    for i, ids in enumerate(answer_ids):
+        ids = list(ids)
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        at = text.find(key)
+        split = len(ids)
+        if at >= 0:
+            lo, hi = 0, len(ids)  # smallest k whose decoded prefix reaches past position `at`
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if len(tokenizer.decode(ids[: mid + 1], skip_special_tokens=True)) > at:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            split = lo
+        out[i, :split] = thought_coef
+        out[i, split : len(ids)] = 1.0
+    return out
+
+
+# ================================================================================== the trainer
+@dataclass
+class UpdateBatch:
+    """One rollout, recomputed and with advantages: the tensors the PPO epochs iterate over.
+
+    ``N`` transitions, ``T`` longest answer.
+    """
+
+    transitions: list[Transition]
+    answer_ids: list[list[int]]
+    weights: torch.Tensor  # (N, T) token weights (thought_coef / 1 / 0 on padding)
+    old_token_logp: torch.Tensor  # (N, T)
+    old_values: torch.Tensor  # (N,)
+    ref_token_logp: torch.Tensor | None  # (N, T) under the init policy (KL penalty only)
+    advantages: torch.Tensor  # (N,)
+    returns: torch.Tensor  # (N,)
+    prompt_lens: list[int]  # (N,) prompt tokens of each transition (compute accounting)
+
+
+def _minibatches(n: int, size: int, generator: torch.Generator) -> list[list[int]]:
+    order = torch.randperm(n, generator=generator).tolist()
+    return [order[i : i + size] for i in range(0, n, size)]
+
+
+class ActorCritic(torch.nn.Module):
+    """The policy model and its value head as one module (one DDP / DeepSpeed engine for both).
+
+    ``forward`` is the policy model's (so :meth:`Policy.score` can run through the wrapped
+    engine); the critic is applied to the hidden state that forward returns.
+    """
+
+    def __init__(self, policy_model: torch.nn.Module, value_head: torch.nn.Module) -> None:
+        super().__init__()
+        self.policy_model = policy_model
+        self.value_head = value_head
+
+    def forward(self, *args: Any, **kwargs: Any):
+        return self.policy_model(*args, **kwargs)
+
+
+class PPOTrainer:
+    """Multi-turn PPO on a :class:`~sftrl_repro.models.Policy` (see the module docstring).
+
+    Args:
+        policy: the policy to train (its ``model`` is updated in place).
+        config: a :class:`PPOConfig`.
+        run: the run folder (``experiments.Run``): metrics and checkpoints go there; an existing
+            run resumes from its last checkpoint.
+        make_env: builds one training environment; default: the task's env with ``config.env_kwargs``.
+        evaluate: optional ``f(policy, update) -> dict`` called after each checkpoint; its numbers
+            are logged with the update's metrics.
+        compute_meter: a :class:`~sftrl_repro.flops.ComputeMeter` to continue (e.g. the SFT init
+            run's, so that D_init is counted); default: a fresh one. Its totals are logged with
+            every update under ``"compute"`` (all conventions) and ``"gflops"`` (the paper's).
+        progress: show progress bars.
+    """
+
+    def __init__(self, policy, config: PPOConfig, run: Run, *, make_env: Callable[[], Any] | None = None,
+                 evaluate: Callable[[Any, int], dict] | None = None, compute_meter: Any = None,
+                 progress: bool = True) -> None:
+        from accelerate import Accelerator
+
+        from sftrl_repro.models import ValueHead
+
+        self.policy, self.config, self.run = policy, config, run
+        from sftrl_repro.flops import ComputeMeter
+        from sftrl_repro.flops.arch import arch_from_model
+
+        self.evaluate, self.progress = evaluate, progress
+        self.meter = compute_meter or ComputeMeter.for_model(policy.model, config.task)
+        self.make_env = make_env or _default_env_factory(config)
+        self.accelerator = Accelerator(cpu=policy.device.type == "cpu")
+        torch.manual_seed(config.seed)  # critic initialisation
+        value_head = ValueHead(policy.hidden_size, config.value_head_widths).to(policy.device)
+        self.reference = None
+        if config.kl_coef > 0:  # a frozen copy of the starting policy
+            import copy
+
+            self.reference = copy.deepcopy(policy.model).eval().requires_grad_(False)
+        # One module for actor and critic: DeepSpeed (paper scale) drives exactly one engine.
+        actor_critic = ActorCritic(policy.model, value_head)
+        value_lr = config.value_lr if config.value_lr is not None else config.lr
+        optimizer = torch.optim.Adam(
+            [{"params": [p for p in policy.model.parameters() if p.requires_grad], "lr": config.lr},
+             {"params": value_head.parameters(), "lr": value_lr}],
+            eps=config.adam_eps,
+        )
+        world = self.accelerator.num_processes
+        local_transitions = math.ceil(config.transitions_per_update / world)
+        micro_per_epoch = math.ceil(local_transitions / config.minibatch_size)
+        self.total_opt_steps = config.updates * config.ppo_epochs * math.ceil(micro_per_epoch / config.grad_accum_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(actor_critic, optimizer, scheduler)
+        self.value_head = self.accelerator.unwrap_model(self.model).value_head
+        self.start_update = 0
+        if run.latest_step() is not None:
+            self.accelerator.load_state(str(run.checkpoint_dir(run.latest_step()) / "state"))
+            self.start_update = run.latest_step()
+            logged = [m for m in run.metrics() if m["step"] == self.start_update and "compute" in m]
+            if logged:  # the compute counted up to the checkpoint
+                self.meter = ComputeMeter.from_dict(logged[-1]["compute"], arch_from_model(policy.model))
+
+    def _lr_factor(self, step: int) -> float:
+        if self.config.lr_schedule == "constant":
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, self.total_opt_steps) / max(1, self.total_opt_steps)))
+
+    # ------------------------------------------------------------------------------- phase 1
+    def rollout(self, update: int) -> list[Transition]:
+        """Play this process's share of the update's episodes (seeds split by rank)."""
+        cfg, acc = self.config, self.accelerator
+        world, rank = acc.num_processes, acc.process_index
+        # Far more seeds than needed; episode k of the update is global episode k, played by rank k % world.
+        seeds = episode_seeds(cfg.seed * 1_000_003 + update, 4 * cfg.transitions_per_update)[rank::world]
+        self.policy.model.eval()
+        return collect(
+            self.policy, self.make_env, seeds, num_envs=cfg.num_envs,
+            min_transitions=math.ceil(cfg.transitions_per_update / world), temperature=cfg.temperature,
+            max_new_tokens=cfg.max_new_tokens, generation_seed=(cfg.seed * 7919 + update) * 1000 + rank,
+            progress=f"update {update + 1} rollout" if self.progress and acc.is_main_process else False,
+        )
+
+    # ------------------------------------------------------------------------------- phase 2-3
+    @torch.no_grad()
+    def prepare_batch(self, transitions: list[Transition]) -> UpdateBatch:
+        """Recompute old log-probs and values with the training forward, then GAE."""
+        cfg = self.config
+        answer_ids = [t.answer_ids for t in transitions]
+        length = max(len(a) for a in answer_ids)
+        weights = thought_weights(self.policy.tokenizer, answer_ids, THOUGHT_KEYS[cfg.task], cfg.thought_coef, length)
+        old_logp = torch.zeros(len(transitions), length)
+        values = torch.zeros(len(transitions))
+        ref_logp = torch.zeros(len(transitions), length) if self.reference is not None else None
+        prompt_lens: list[int] = []
+        self.model.eval()
+        for idx in _chunks(len(transitions), max(cfg.minibatch_size, 8)):
+            chunk = [transitions[i] for i in idx]
+            encoded = self.policy.encode_prompts([t.conversation for t in chunk],
+                                                 [t.image for t in chunk] if chunk[0].image is not None else None)
+            prompt_lens += encoded["attention_mask"].sum(1).tolist()
+            scores = self._score(chunk)
+            n = scores.logprobs.shape[1]
+            old_logp[idx, :n] = scores.logprobs.float().cpu()
+            values[idx] = self.value_head(scores.prompt_hidden).float().cpu()
+            if ref_logp is not None:
+                ref = self._score([transitions[i] for i in idx], model=self.reference)
+                ref_logp[idx, :n] = ref.logprobs.float().cpu()
+        adv, ret = compute_gae(
+            [t.reward for t in transitions], values.tolist(), [t.episode for t in transitions],
+            [t.terminated for t in transitions], gamma=cfg.gamma, lam=cfg.gae_lambda,
+            bootstrap_across_episodes=cfg.bootstrap_across_episodes,
+        )
+        advantages = torch.as_tensor(adv, dtype=torch.float32)
+        if cfg.norm_adv:
+            advantages = self._normalise(advantages)
+        return UpdateBatch(transitions, answer_ids, weights, old_logp, values, ref_logp, advantages,
+                           torch.as_tensor(ret, dtype=torch.float32), prompt_lens)
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise with statistics over *all* processes' transitions (so the global batch decides)."""
+        acc = self.accelerator
+        stats = torch.stack([x.sum(), (x * x).sum(), torch.tensor(float(len(x)))]).to(acc.device)
+        total = acc.reduce(stats, reduction="sum") if acc.num_processes > 1 else stats
+        mean = total[0] / total[2]
+        var = (total[1] / total[2] - mean * mean).clamp(min=0) * total[2] / (total[2] - 1).clamp(min=1)
+        return (x - mean.cpu()) / (var.sqrt().cpu() + 1e-8)
+
+    def _score(self, transitions: list[Transition], model=None):
+        images = [t.image for t in transitions] if transitions[0].image is not None else None
+        return self.policy.score([t.conversation for t in transitions], [t.answer_ids for t in transitions],
+                                 images, model=model if model is not None else self.model)
+
+    # ------------------------------------------------------------------------------- phase 4
+    def optimise(self, batch: UpdateBatch, update: int) -> dict[str, float]:
+        """``ppo_epochs`` passes of clipped PPO over the batch; returns averaged diagnostics."""
+        cfg, acc = self.config, self.accelerator
+        gen = torch.Generator().manual_seed(cfg.seed * 104_729 + update)
+        sums: Counter = Counter()
+        count = 0
+        self.model.train()
+        micro = 0
+        for _epoch in range(cfg.ppo_epochs):
+            for idx in _minibatches(len(batch.transitions), cfg.minibatch_size, gen):
+                scores = self._score([batch.transitions[i] for i in idx])
+                n = scores.logprobs.shape[1]
+                w = batch.weights[idx, :n].to(scores.logprobs.device)
+                new_tok = scores.logprobs.float()
+                old_tok = batch.old_token_logp[idx, :n].to(new_tok.device)
+                if cfg.ratio_level == "sequence":
+                    new_lp, old_lp = (new_tok * w).sum(-1), (old_tok * w).sum(-1)
+                else:
+                    new_lp, old_lp = new_tok, old_tok
+                new_v = self.value_head(scores.prompt_hidden).float()
+                dev = new_v.device
+                out = ppo_losses(
+                    new_lp, old_lp, batch.advantages[idx].to(dev), new_v, batch.old_values[idx].to(dev),
+                    batch.returns[idx].to(dev), clip_coef=cfg.clip_coef, value_clip_coef=cfg.value_clip_coef,
+                    weights=w if cfg.ratio_level == "token" else None,
+                )
+                loss = out["policy_loss"] + cfg.vf_coef * out["value_loss"]
+                mask = (w > 0).float()
+                entropy = -(new_tok * mask).sum() / mask.sum().clamp(min=1)  # sampled-token estimate
+                if cfg.ent_coef:
+                    loss = loss - cfg.ent_coef * entropy
+                if batch.ref_token_logp is not None:
+                    ref = batch.ref_token_logp[idx, :n].to(dev)
+                    kl = ((ref - new_tok).exp() - (ref - new_tok) - 1) * mask  # k3, per token
+                    kl = kl.sum() / mask.sum().clamp(min=1)
+                    loss = loss + cfg.kl_coef * kl
+                    sums["kl_to_init"] += kl.item()
+                micro += 1
+                boundary = micro % cfg.grad_accum_steps == 0
+                context = acc.no_sync(self.model) if (not boundary and acc.num_processes > 1) else _null()
+                with context:
+                    acc.backward(loss / cfg.grad_accum_steps)
+                if boundary:
+                    sums["grad_norm"] += float(self._step())
+                    sums["optimizer_steps"] += 1
+                for k in ("policy_loss", "value_loss", "approx_kl", "clip_frac", "ratio_mean"):
+                    sums[k] += out[k].item()
+                sums["entropy"] += entropy.item()
+                count += 1
+        if micro % cfg.grad_accum_steps:  # a last, partial accumulation
+            sums["grad_norm"] += float(self._step())
+            sums["optimizer_steps"] += 1
+        steps = max(1, sums.pop("optimizer_steps"))
+        diag = {k: v / count for k, v in sums.items() if k != "grad_norm"}
+        diag["grad_norm"] = sums["grad_norm"] / steps
+        diag["optimizer_steps"] = steps
+        return diag
+
+    def _step(self) -> float:
+        acc = self.accelerator
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        norm = acc.clip_grad_norm_(params, self.config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(norm) if norm is not None else float("nan")
+
+    # --------------------------------------------------------------------------------- the loop
+    def train(self) -> list[dict[str, Any]]:
+        """Run (or resume) every update; returns the metrics of all updates."""
+        cfg, acc = self.config, self.accelerator
+        for update in range(self.start_update, cfg.updates):
+            t0 = time.perf_counter()
+            transitions = self.rollout(update)
+            t1 = time.perf_counter()
+            batch = self.prepare_batch(transitions)
+            t2 = time.perf_counter()
+            diag = self.optimise(batch, update)
+            t3 = time.perf_counter()
+            metrics = {**rollout_metrics(transitions, acc), **diag,
+                       **_value_metrics(batch), "lr": self.scheduler.get_last_lr()[0],
+                       "time_rollout_s": t1 - t0, "time_recompute_s": t2 - t1, "time_optimise_s": t3 - t2}
+            self.count_compute(batch)
+            metrics["compute"] = self.meter.to_dict()
+            metrics["gflops"] = self.meter.flops() / 1e9
+            step = update + 1
+            checkpoint = step % cfg.checkpoint_every == 0 or step == cfg.updates
+            if checkpoint and self.evaluate is not None:
+                metrics.update(self.evaluate(self.policy, step))
+            # Log first, checkpoint second: a kill in between only loses work that the resume
+            # redoes (lines after the last checkpoint are dropped), never a logged line.
+            if acc.is_main_process:
+                self.run.log(step, **metrics)
+            if checkpoint:
+                self.save(step)
+            acc.wait_for_everyone()
+        if acc.is_main_process:
+            self.run.mark_done({"updates": cfg.updates})
+        return self.run.metrics()
+
+    def count_compute(self, batch: UpdateBatch) -> None:
+        """Add this update's generations, recompute pass and PPO epochs (all processes) to the meter."""
+        local = [(p, len(a), int(t.image is not None)) for p, a, t in
+                 zip(batch.prompt_lens, batch.answer_ids, batch.transitions)]
+        rows = self.accelerator.gather_object(local) if self.accelerator.num_processes > 1 else local
+        prompts, answers, images = ([r[i] for r in rows] for i in range(3))
+        seq = [p + a for p, a in zip(prompts, answers)]
+        self.meter.add_generations(prompts, answers, images)
+        self.meter.add_logprob_pass(seq, images)
+        for _ in range(self.config.ppo_epochs):
+            self.meter.add_ppo_epoch(seq, images)
+
+    def save(self, step: int) -> Path:
+        """Checkpoint ``step``: accelerate state (weights, critic, optimizer, scheduler) + HF policy."""
+        acc = self.accelerator
+
+        def write(folder: Path) -> None:
+            acc.save_state(str(folder / "state"))
+            if acc.is_main_process:
+                self.policy.save(folder / "policy")
+                torch.save(self.value_head.state_dict(), folder / "value_head.pt")
+
+        acc.wait_for_everyone()
+        if acc.num_processes == 1:
+            return self.run.save_checkpoint(step, write)
+        # Several processes: all write into the same temporary folder, the main one publishes it.
+        folder = self.run.checkpoint_dir(step)
+        tmp = folder.with_name(f".tmp-{folder.name}")
+        if acc.is_main_process:
+            tmp.mkdir(parents=True, exist_ok=True)
+        acc.wait_for_everyone()
+        write(tmp)
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+        acc.wait_for_everyone()
+        return folder
+
+
+# ================================================================================== metrics
+def rollout_metrics(transitions: list[Transition], accelerator=None) -> dict[str, float]:
+    """Reward, success and outcome shares of a rollout (summed over processes when there are several)."""
+    episodes = {t.episode for t in transitions}
+    success = {t.episode for t in transitions if t.info.get("success")}
+    outcomes = Counter(t.info.get("outcome", "unknown") for t in transitions)
+    names = sorted(outcomes)
+    local = {"transitions": len(transitions), "episodes": len(episodes), "successes": len(success),
+             "reward_sum": sum(t.reward for t in transitions), "turns_sum": sum(t.turn + 1 for t in transitions if t.done)}
+    if accelerator is not None and accelerator.num_processes > 1:
+        keys = list(local)
+        totals = accelerator.reduce(torch.tensor([float(local[k]) for k in keys], device=accelerator.device), "sum")
+        local = dict(zip(keys, totals.tolist()))
+    n, e = max(local["transitions"], 1), max(local["episodes"], 1)
+    out = {"rollout_transitions": local["transitions"], "rollout_episodes": local["episodes"],
+           "reward_mean": local["reward_sum"] / n, "success_rate": local["successes"] / e,
+           "turns_per_episode": local["turns_sum"] / e}
+    out.update({f"outcome_{k}": outcomes[k] / max(len(transitions), 1) for k in names})
+    return out
+
+
+def _value_metrics(batch: UpdateBatch) -> dict[str, float]:
+    v, r = batch.old_values, batch.returns
+    var_r = r.var(unbiased=False)
+    explained = float(1 - (r - v).var(unbiased=False) / var_r) if var_r > 0 else float("nan")
+    return {"value_mean": float(v.mean()), "return_mean": float(r.mean()), "return_std": float(r.std(unbiased=False)),
+            "explained_variance": explained}
+
+
+def _chunks(n: int, size: int) -> list[list[int]]:
+    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _default_env_factory(config: PPOConfig) -> Callable[[], Any]:
+    import gymnasium as gym
+
+    import sftrl_repro  # noqa: F401  (registers the ids)
+    from sftrl_repro.envs import GENERAL_POINTS_ID, VIRL_ID
+
+    env_id = GENERAL_POINTS_ID if config.task == "gp" else VIRL_ID
+    return lambda: gym.make(env_id, **config.env_kwargs).unwrapped
