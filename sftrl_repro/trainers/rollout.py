@@ -83,6 +83,7 @@ def collect(
     temperature: float = 0.0,
     max_new_tokens: int = 256,
     generation_seed: int | None = None,
+    options: Sequence[dict | None] | None = None,
     progress: bool | str = False,
 ) -> list[Transition]:
     """Play episodes with the policy, ``num_envs`` at a time, and return every transition.
@@ -99,6 +100,8 @@ def collect(
         max_new_tokens: answer length cap.
         generation_seed: seeds sampling, turn by turn (``generation_seed + turn``); ``None`` uses
             the global torch RNG.
+        options: reset options of each episode (e.g. ``{"route_index": k}`` to play V-IRL routes in
+            order), parallel to ``seeds``; ``None`` for none.
         progress: show a tqdm bar (a string is its description).
 
     Returns:
@@ -106,6 +109,8 @@ def collect(
     """
     if num_envs < 1:
         raise ValueError(f"num_envs={num_envs} is not valid; it must be >= 1")
+    if options is not None and len(options) != len(seeds):
+        raise ValueError(f"options has {len(options)} entries; it must have one per seed ({len(seeds)})")
     envs = [make_env() for _ in range(min(num_envs, len(seeds)))]
     slots: list[dict[str, Any] | None] = [None] * len(envs)
     next_episode = 0
@@ -117,7 +122,7 @@ def collect(
         nonlocal next_episode
         k = next_episode
         next_episode += 1
-        obs, info = envs[i].reset(seed=int(seeds[k]))
+        obs, info = envs[i].reset(seed=int(seeds[k]), options=None if options is None else options[k])
         slots[i] = {"episode": k, "turn": 0, "obs": obs, "conversation": info["conversation"], "trans": []}
 
     def may_start() -> bool:

@@ -1,0 +1,13 @@
+"""Evaluation with the paper's protocol, for any checkpoint of any scale or an API endpoint.
+
+* :func:`evaluate`, :func:`evaluate_splits`, :func:`verification_sweep` (``evaluation.evaluate``);
+* :func:`eval_spec` and the split definitions (``evaluation.splits``);
+* :class:`ChatAPIPolicy` for OpenAI-compatible endpoints (``evaluation.api``).
+"""
+
+from sftrl_repro.evaluation.api import ChatAPIPolicy
+from sftrl_repro.evaluation.evaluate import binomial_se, evaluate, evaluate_splits, summarize, verification_sweep
+from sftrl_repro.evaluation.splits import PROTOCOL, SPLITS, EvalSpec, eval_spec
+
+__all__ = ["ChatAPIPolicy", "evaluate", "evaluate_splits", "verification_sweep", "summarize", "binomial_se",
+           "eval_spec", "EvalSpec", "SPLITS", "PROTOCOL"]

@@ -1,0 +1,122 @@
+"""Evaluate any policy on the paper's splits: success, per-step accuracy, recognition, rule reading.
+
+``evaluate(policy, task, split, modality)`` plays the split's episodes (PAPER.md section 5) with
+batched greedy generation and returns one row of metrics; any object with a
+``generate(conversations, images, ...)`` method works: a :class:`~sftrl_repro.models.Policy` of any
+scale or an OpenAI-compatible endpoint (:class:`~sftrl_repro.evaluation.api.ChatAPIPolicy`).
+
+Metrics (proportions in [0, 1], each with its binomial standard error ``sqrt(p (1 - p) / N)``):
+
+* ``success``: episodes solved within the attempt budget (GP: episode success; V-IRL: route success);
+* ``per_step_accuracy``: graded answers that were right, retries included (the paper's V-IRL metric);
+* ``first_attempt_success``: episodes solved by the first answer (no feedback seen yet);
+* GP only, from the first answer of each episode (which is exactly the one-attempt, no-verification
+  protocol of the authors' recognition evaluation): ``recognition`` (the ``"cards"`` field is the
+  hand) and ``rule_reading`` (the ``"number"`` field holds the card values under the stated rule).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from sftrl_repro.evaluation.splits import EvalSpec, eval_spec
+from sftrl_repro.trainers.rollout import Transition, collect
+
+
+def binomial_se(p: float, n: int) -> float:
+    """Standard error of a proportion ``p`` measured on ``n`` trials (the paper's error bars)."""
+    return math.sqrt(max(p * (1 - p), 0.0) / n) if n > 0 else float("nan")
+
+
+def summarize(transitions: Sequence[Transition], spec: EvalSpec) -> dict[str, Any]:
+    """One row of metrics from an evaluation's transitions (see the module docstring)."""
+    episodes: dict[int, list[Transition]] = defaultdict(list)
+    for t in transitions:
+        episodes[t.episode].append(t)
+    n = len(episodes)
+    graded = [t for t in transitions if t.info.get("outcome") != "step_limit"]
+    right = [bool(t.info["correct"]) if "correct" in t.info else t.info.get("outcome") == "correct" for t in graded]
+    success = sum(any(t.info.get("success") for t in ts) for ts in episodes.values()) / max(n, 1)
+    first = [ts[0] for ts in episodes.values()]
+    row: dict[str, Any] = {
+        "task": spec.task, "split": spec.split, "modality": spec.modality,
+        "verify_iter": spec.env_kwargs.get("verify_iter"), "episodes": n, "answers": len(graded),
+        "success": success, "success_se": binomial_se(success, n),
+    }
+    acc = sum(right) / max(len(right), 1)
+    row.update(per_step_accuracy=acc, per_step_accuracy_se=binomial_se(acc, len(right)))
+    if spec.task == "gp":
+        fa = sum(t.info.get("outcome") == "correct" for t in first) / max(n, 1)
+        rec = sum(bool(t.info.get("cards_correct")) for t in first) / max(n, 1)
+        rule = sum(bool(t.info.get("numbers_correct")) for t in first) / max(n, 1)
+        row.update(first_attempt_success=fa, first_attempt_success_se=binomial_se(fa, n),
+                   recognition=rec, recognition_se=binomial_se(rec, n),
+                   rule_reading=rule, rule_reading_se=binomial_se(rule, n),
+                   answers_per_episode=len(transitions) / max(n, 1))
+    outcomes = Counter(t.info.get("outcome", "unknown") for t in transitions)
+    row.update({f"outcome_{k}": v / max(len(transitions), 1) for k, v in sorted(outcomes.items())})
+    return row
+
+
+def evaluate(
+    policy: Any,
+    task: str,
+    split: str,
+    modality: str = "language",
+    *,
+    n: int | None = None,
+    seed: int | None = None,
+    verify_iter: int | None = None,
+    image_size: int | None = None,
+    num_envs: int = 32,
+    max_new_tokens: int = 256,
+    temperature: float = 0.0,
+    reward_mode: str = "paper",
+    progress: bool = False,
+    return_transitions: bool = False,
+    **env_overrides: Any,
+) -> dict[str, Any] | tuple[dict[str, Any], list[Transition]]:
+    """Evaluate ``policy`` on one split with the paper's protocol (see ``evaluation.splits``).
+
+    Args:
+        policy: a ``models.Policy`` (any scale) or an ``evaluation.api.ChatAPIPolicy``.
+        task, split, modality: what to evaluate (``'gp'``/``'virl'``; ``'id'``/``'rule_ood'``/``'visual_ood'``).
+        n, seed, verify_iter: episodes, master seed, attempts (defaults: the paper's protocol).
+        image_size: rendering size for vision (use the tiny model's size for ``tiny`` policies).
+        num_envs: episodes played together (the generation batch).
+        max_new_tokens: answer cap (paper: 256 in evaluation).
+        temperature: 0 = greedy (the default: evaluation is deterministic).
+        reward_mode: ``'paper'`` or ``'official'`` verifier.
+        progress: show a progress bar.
+        return_transitions: also return every transition (for inspection).
+
+    Returns:
+        The metrics row (dict), or ``(row, transitions)``.
+    """
+    spec = eval_spec(task, split, modality, n=n, seed=seed, verify_iter=verify_iter, image_size=image_size,
+                     reward_mode=reward_mode, **env_overrides)
+    transitions = collect(policy, spec.make_env, spec.seeds, options=spec.options, num_envs=num_envs,
+                          temperature=temperature, max_new_tokens=max_new_tokens,
+                          generation_seed=0 if temperature > 0 else None,
+                          progress=f"eval {task}/{split}" if progress else False)
+    row = summarize(transitions, spec)
+    return (row, transitions) if return_transitions else row
+
+
+def evaluate_splits(policy: Any, task: str, modality: str, splits: Iterable[str] | None = None,
+                    **kwargs: Any) -> pd.DataFrame:
+    """:func:`evaluate` on several splits (default: ID, rule OOD, and visual OOD for vision); one row each."""
+    if splits is None:
+        splits = ("id", "rule_ood", "visual_ood") if modality == "vision" else ("id", "rule_ood")
+    return pd.DataFrame([evaluate(policy, task, s, modality, **kwargs) for s in splits])
+
+
+def verification_sweep(policy: Any, task: str = "gp", split: str = "id", modality: str = "language",
+                       iters: Sequence[int] = (1, 3, 5, 10), **kwargs: Any) -> pd.DataFrame:
+    """Success with 1, 3, 5, 10 attempts (the paper's Fig 10 axis), one row per budget."""
+    return pd.DataFrame([evaluate(policy, task, split, modality, verify_iter=k, **kwargs) for k in iters])

@@ -1,0 +1,148 @@
+"""Evaluation: protocol counts and seeds, metrics on scripted policies, the sweep, the API evaluator."""
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from sftrl_repro.envs.cards import card_values
+from sftrl_repro.envs.solver import one_solution
+from sftrl_repro.evaluation import ChatAPIPolicy, binomial_se, eval_spec, evaluate, verification_sweep
+from sftrl_repro.prompts.chat import message_text
+from sftrl_repro.prompts.gp import gp_answer
+from sftrl_repro.trainers.rollout import collect
+
+
+class Answers:
+    def __init__(self, texts):
+        self.texts = texts
+
+
+def _hand(conversation):
+    prompt = message_text(conversation[0])
+    cards = re.search(r"Cards: \[(.*?)\]", prompt).group(1).replace("'", "").split(", ")
+    rule = "ood" if "'11', '12', and '13'" in prompt else "id"
+    return cards, rule
+
+
+def oracle_answer(conversation, wrong_first=False):
+    cards, rule = _hand(conversation)
+    values = card_values(cards, rule)
+    if wrong_first and len(conversation) == 1:
+        return gp_answer(cards, values, "+".join(map(str, values)))
+    return gp_answer(cards, values, one_solution(values) + "=24")
+
+
+class ScriptedGP:
+    """Reads the hand from the prompt and answers with the solver (optionally wrong at first)."""
+
+    def __init__(self, wrong_first=False):
+        self.wrong_first = wrong_first
+        self.calls = []
+
+    def generate(self, conversations, images=None, **kw):
+        self.calls.append(len(conversations))
+        return Answers([oracle_answer(c, self.wrong_first) for c in conversations])
+
+
+def test_protocol_defaults():
+    spec = eval_spec("gp", "rule_ood")
+    assert len(spec.seeds) == 234 and spec.env_kwargs["rule"] == "ood" and spec.env_kwargs["verify_iter"] == 5
+    assert eval_spec("gp", "rule_ood").seeds == spec.seeds != eval_spec("gp", "rule_ood", seed=1).seeds
+    v = eval_spec("virl", "visual_ood", "vision")
+    assert len(v.seeds) == 18 and v.options == [{"route_index": i} for i in range(18)]
+    assert v.env_kwargs["routes"] == "vln_mini" and v.env_kwargs["verify_iter"] == 2
+    assert len(eval_spec("virl", "id").seeds) == 48 and eval_spec("virl", "rule_ood").env_kwargs["actions"] == "relative"
+    with pytest.raises(ValueError, match="only valid with modality='vision'"):
+        eval_spec("gp", "visual_ood", "language")
+    with pytest.raises(ValueError, match="'id', 'rule_ood', 'visual_ood'"):
+        eval_spec("gp", "ood")
+
+
+def test_oracle_scores_perfectly_on_the_full_protocol():
+    row = evaluate(ScriptedGP(), "gp", "rule_ood")
+    assert row["episodes"] == 234 and row["answers"] == 234
+    assert row["success"] == row["per_step_accuracy"] == row["first_attempt_success"] == 1.0
+    assert row["rule_reading"] == row["recognition"] == 1.0 and row["success_se"] == 0.0
+
+
+def test_second_attempt_policy_and_verification_sweep():
+    table = verification_sweep(ScriptedGP(wrong_first=True), "gp", "id", iters=(1, 2, 5), n=30)
+    assert table["success"].tolist() == [0.0, 1.0, 1.0]
+    assert table["first_attempt_success"].tolist() == [0.0, 0.0, 0.0]
+    assert table["per_step_accuracy"].tolist() == [0.0, 0.5, 0.5]
+    assert table["outcome_wrong_value"].tolist() == [1.0, 0.5, 0.5]
+
+
+def test_hands_do_not_depend_on_the_batch_size():
+    spec = eval_spec("gp", "id", n=20)
+    hands = []
+    for num_envs in (1, 7, 32):
+        trans = collect(ScriptedGP(), spec.make_env, spec.seeds, num_envs=num_envs)
+        hands.append([_hand(t.conversation)[0] for t in trans])
+    assert hands[0] == hands[1] == hands[2]
+
+
+def test_binomial_se():
+    assert binomial_se(0.5, 100) == pytest.approx(0.05)
+    assert binomial_se(0.0, 10) == 0.0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        conv = [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
+                 else [{"type": "text", "text": p.get("text", "")} if p["type"] == "text" else {"type": "image"}
+                       for p in m["content"]]} for m in body["messages"]]
+        text = oracle_answer(conv) if body["model"] == "oracle" else "I don't know"
+        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_openai_compatible_endpoint(endpoint):
+    row = evaluate(ChatAPIPolicy(endpoint, "oracle"), "gp", "id", n=12, num_envs=4)
+    assert row["success"] == 1.0 and row["episodes"] == 12
+    row = evaluate(ChatAPIPolicy(endpoint, "silly"), "gp", "id", n=6, verify_iter=2)
+    assert row["success"] == 0.0 and row["outcome_illegal_formula"] == 1.0 and row["answers"] == 12
+    # Vision: the image travels as a data URL; the stub server ignores it.
+    row = evaluate(ChatAPIPolicy(endpoint, "silly"), "gp", "visual_ood", "vision", n=3, verify_iter=1, image_size=64)
+    assert row["outcome_wrong_cards"] == 1.0 and row["recognition"] == 0.0
+
+
+def test_api_errors_are_clear():
+    with pytest.raises(ValueError, match="http"):
+        ChatAPIPolicy("localhost:8000", "m")
+    from sftrl_repro.evaluation.api import ChatAPIError
+
+    with pytest.raises(ChatAPIError, match="failed"):
+        ChatAPIPolicy("http://127.0.0.1:9", "m", timeout=2).generate([[{"role": "user", "content": "hi"}]])
+
+
+def test_virl_evaluation_counts_every_attempt():
+    class Forward:
+        def generate(self, conversations, images=None, **kw):
+            return Answers(['{"current observation": "x", "current instruction": "y", "action": "forward()"}'] * len(conversations))
+
+    # Every route starts with a turn, so "forward()" fails twice at the first point: 2 answers each.
+    row = evaluate(Forward(), "virl", "id", n=6)
+    assert row["episodes"] == 6 and row["answers"] == 12
+    assert row["success"] == row["per_step_accuracy"] == 0.0
