@@ -42,7 +42,7 @@ def toy_config(updates: int, temperature: float = 1.0, **overrides):
     from sftrl_repro.trainers.ppo import PPOConfig
 
     base = dict(updates=updates, transitions_per_update=64, num_envs=32, max_new_tokens=8,
-                temperature=temperature, lr=2e-3, lr_schedule="constant", ppo_epochs=2,
+                temperature=temperature, lr=4e-3, lr_schedule="constant", ppo_epochs=2,
                 minibatch_size=16, grad_accum_steps=1)
     return PPOConfig.tiny("gp", "language", **{**base, **overrides})
 

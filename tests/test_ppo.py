@@ -138,7 +138,7 @@ def test_trainer_learns_and_is_reproducible(tmp_path):
     _, metrics = train(str(tmp_path), "learn", 8)
     rewards = [m["reward_mean"] for m in metrics]
     assert len(metrics) == 8 and all(m["rollout_transitions"] == 64 for m in metrics)
-    assert sum(rewards[-2:]) / 2 >= sum(rewards[:2]) / 2 + 0.2, rewards  # ~0.2 -> ~0.6
+    assert sum(rewards[-2:]) / 2 >= sum(rewards[:2]) / 2 + 0.2, rewards  # ~0.35 -> ~0.65
     assert metrics[-1]["gflops"] > metrics[0]["gflops"] > 0
     assert {"approx_kl", "clip_frac", "explained_variance", "value_mean", "return_mean", "success_rate",
             "outcome_correct", "grad_norm", "entropy"} <= set(metrics[0])

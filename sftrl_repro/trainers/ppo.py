@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate.utils import DistributedType
 
 from sftrl_repro.experiments.runs import Run
 from sftrl_repro.trainers.rollout import Transition, collect, episode_seeds
@@ -384,6 +385,15 @@ class PPOTrainer:
         micro_per_epoch = math.ceil(local_transitions / config.minibatch_size)
         self.total_opt_steps = config.updates * config.ppo_epochs * math.ceil(micro_per_epoch / config.grad_accum_steps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        self.deepspeed = self.accelerator.distributed_type == DistributedType.DEEPSPEED
+        if self.deepspeed:
+            # No dataloader goes through prepare(), so DeepSpeed's batch geometry comes from the
+            # PPO config; the engine then owns accumulation boundaries and gradient clipping.
+            ds = self.accelerator.state.deepspeed_plugin.deepspeed_config
+            ds["train_micro_batch_size_per_gpu"] = config.minibatch_size
+            ds["gradient_accumulation_steps"] = config.grad_accum_steps
+            ds["gradient_clipping"] = config.max_grad_norm
+            ds.pop("train_batch_size", None)
         self.model, self.optimizer, self.scheduler = self.accelerator.prepare(actor_critic, optimizer, scheduler)
         self.value_head = self.accelerator.unwrap_model(self.model).value_head
         self.start_update = 0
@@ -504,17 +514,24 @@ class PPOTrainer:
                     sums["kl_to_init"] += kl.item()
                 micro += 1
                 boundary = micro % cfg.grad_accum_steps == 0
-                context = acc.no_sync(self.model) if (not boundary and acc.num_processes > 1) else _null()
-                with context:
-                    acc.backward(loss / cfg.grad_accum_steps)
-                if boundary:
-                    sums["grad_norm"] += float(self._step())
-                    sums["optimizer_steps"] += 1
+                if self.deepspeed:
+                    # The engine scales by 1/accumulation, steps and clips at its own boundaries.
+                    acc.backward(loss)
+                    if boundary:
+                        sums["grad_norm"] += float(self.model.get_global_grad_norm() or 0.0)
+                        sums["optimizer_steps"] += 1
+                else:
+                    context = acc.no_sync(self.model) if (not boundary and acc.num_processes > 1) else _null()
+                    with context:
+                        acc.backward(loss / cfg.grad_accum_steps)
+                    if boundary:
+                        sums["grad_norm"] += float(self._step())
+                        sums["optimizer_steps"] += 1
                 for k in ("policy_loss", "value_loss", "approx_kl", "clip_frac", "ratio_mean"):
                     sums[k] += out[k].item()
                 sums["entropy"] += entropy.item()
                 count += 1
-        if micro % cfg.grad_accum_steps:  # a last, partial accumulation
+        if micro % cfg.grad_accum_steps and not self.deepspeed:  # a last, partial accumulation
             sums["grad_norm"] += float(self._step())
             sums["optimizer_steps"] += 1
         steps = max(1, sums.pop("optimizer_steps"))
@@ -655,3 +672,47 @@ def _default_env_factory(config: PPOConfig) -> Callable[[], Any]:
 
     env_id = GENERAL_POINTS_ID if config.task == "gp" else VIRL_ID
     return lambda: gym.make(env_id, **config.env_kwargs).unwrapped
+
+
+# ================================================================================ command line
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m sftrl_repro.trainers.ppo``: one PPO run from an SFT checkpoint (any scale).
+
+    At the paper scale, under ``accelerate launch --config_file configs/accelerate_ppo_zero2.yaml``
+    (8 processes, DeepSpeed ZeRO-2 with CPU optimizer offload)::
+
+        accelerate launch --config_file configs/accelerate_ppo_zero2.yaml -m sftrl_repro.trainers.ppo \
+            --scale paper --task gp --variant l --init runs/sft-paper-gp-l/checkpoints/checkpoint-400
+    """
+    import argparse
+
+    from sftrl_repro.models import load_policy
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=("tiny", "small", "paper"), default="tiny")
+    parser.add_argument("--task", choices=TASKS, default="gp")
+    parser.add_argument("--variant", choices=("l", "vl"), default="l")
+    parser.add_argument("--init", required=True, help="SFT checkpoint folder to start from")
+    parser.add_argument("--run-id", default=None, help="run folder under runs/ (default: ppo-<scale>-<task>-<variant>)")
+    parser.add_argument("--updates", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--image-size", type=int, default=None, help="environment rendering size (vision)")
+    args = parser.parse_args(argv)
+    modality = "vision" if args.variant == "vl" else "language"
+    overrides: dict[str, Any] = {"seed": args.seed}
+    if args.updates is not None:
+        overrides["updates"] = args.updates
+    if args.lr is not None:
+        overrides["lr"] = args.lr
+    preset = PPOConfig.paper if args.scale == "paper" else PPOConfig.tiny
+    config = preset(args.task, modality, **overrides)
+    if args.image_size is not None:
+        config.env_kwargs["image_size"] = args.image_size
+    policy = load_policy(args.scale, modality, checkpoint=args.init)
+    run = Run(args.run_id or f"ppo-{args.scale}-{args.task}-{args.variant}-seed{args.seed}", config.to_dict())
+    PPOTrainer(policy, config, run).train()
+
+
+if __name__ == "__main__":
+    main()
