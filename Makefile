@@ -41,8 +41,11 @@ notebooks/%.ipynb: notebooks/src/%.py $(STAMP)
 	$(BIN)/papermill --log-level WARNING --cwd notebooks runs/notebooks/$*.src.ipynb runs/notebooks/$*.ipynb
 	mv runs/notebooks/$*.ipynb $@
 
+# One torch thread per pytest worker (two workers share two cores: more threads thrash), and the
+# training notebooks in smoke mode (nbval then checks that they run end to end and that their
+# configuration cells match; their numbers come from `make repro`).
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 SFTRL_SMOKE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -21,16 +21,22 @@ PROMPT = "[Task Description] answer"
 
 
 class SpaceEnv(gym.Env):
-    """Reward 1 when the answer starts with a space, else 0; one answer per episode."""
+    """Reward 1 when the answer starts with a space, else 0; one answer per episode.
 
-    def __init__(self) -> None:
+    ``varied=True`` appends a number drawn from the reset seed to the prompt, so that greedy
+    answers (and rewards) differ between episodes.
+    """
+
+    def __init__(self, varied: bool = False) -> None:
+        self.varied = varied
         self.observation_space = spaces.Dict({"text": spaces.Text(100)})
         self.action_space = spaces.Text(100)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        self.conversation = [user_message(PROMPT)]
-        return {"text": PROMPT}, {"conversation": self.conversation}
+        prompt = PROMPT + (f" {int(self.np_random.integers(0, 10_000))}" if self.varied else "")
+        self.conversation = [user_message(prompt)]
+        return {"text": prompt}, {"conversation": self.conversation}
 
     def step(self, answer):
         ok = isinstance(answer, str) and answer[:1] == " "
@@ -53,10 +59,11 @@ def train(root: str, run_id: str, updates: int, temperature: float = 1.0, **over
     from sftrl_repro.trainers.ppo import PPOTrainer
 
     torch.set_num_threads(1)
+    varied = overrides.pop("varied_prompts", False)
     config = toy_config(updates, temperature, **overrides)
     policy = load_policy("tiny", "language", seed=0)
-    trainer = PPOTrainer(policy, config, Run(run_id, config.to_dict(), root=root), make_env=SpaceEnv,
-                         progress=False)
+    trainer = PPOTrainer(policy, config, Run(run_id, config.to_dict(), root=root),
+                         make_env=lambda: SpaceEnv(varied=varied), progress=False)
     metrics = trainer.train()
     return trainer, metrics
 
@@ -67,5 +74,6 @@ if __name__ == "__main__":
     extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
     trainer, metrics = train(root, run_id, updates, temperature, **extra)
     if trainer.accelerator.is_main_process:
-        weights = sum(float(p.double().sum()) for p in trainer.policy.model.parameters())
-        print("RESULT " + json.dumps({"metrics": metrics, "weight_sum": weights}))
+        params = [p.double() for p in trainer.policy.model.parameters()]
+        print("RESULT " + json.dumps({"metrics": metrics, "weight_sum": sum(float(p.sum()) for p in params),
+                                      "weight_sq": sum(float((p * p).sum()) for p in params)}))

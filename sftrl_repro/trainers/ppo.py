@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from accelerate.utils import DistributedType
+from accelerate.utils import DistributedType, gather_object
 
 from sftrl_repro.experiments.runs import Run
 from sftrl_repro.trainers.rollout import Transition, collect, episode_seeds
@@ -158,12 +158,12 @@ class PPOConfig:
         time); larger micro-batches and fewer accumulation steps (per-sample backward passes
         would waste the CPU); a larger learning rate and a looser gradient clip (a 2M-parameter
         model fresh from a short SFT needs larger steps than an 11B one: at the paper's 1e-6 and
-        0.01 nothing moves in a few updates); shorter answers (the tiny answer is ~60 tokens).
+        0.01 nothing moves in a few updates); shorter answers (a tiny GP answer is ~55 tokens, a V-IRL one ~45).
         """
         check_choice("modality", modality, ("language", "vision"))
         base = dict(
             task=task, env_kwargs={"modality": modality}, num_envs=32, transitions_per_update=128,
-            max_new_tokens=96 if task == "gp" else 128, updates=8, ppo_epochs=2, minibatch_size=16,
+            max_new_tokens=72 if task == "gp" else 96, updates=8, ppo_epochs=2, minibatch_size=16,
             grad_accum_steps=2, lr=3e-5, value_lr=1e-3, max_grad_norm=1.0, value_head_widths=(128, 64),
         )
         return cls(**{**base, **overrides})
@@ -586,7 +586,7 @@ class PPOTrainer:
         """Add this update's generations, recompute pass and PPO epochs (all processes) to the meter."""
         local = [(p, len(a), int(t.image is not None)) for p, a, t in
                  zip(batch.prompt_lens, batch.answer_ids, batch.transitions)]
-        rows = self.accelerator.gather_object(local) if self.accelerator.num_processes > 1 else local
+        rows = gather_object(local) if self.accelerator.num_processes > 1 else local
         prompts, answers, images = ([r[i] for r in rows] for i in range(3))
         seq = [p + a for p, a in zip(prompts, answers)]
         self.meter.add_generations(prompts, answers, images)

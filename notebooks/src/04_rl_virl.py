@@ -1,0 +1,137 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · RL on V-IRL navigation (multi-turn PPO with sequential revision)
+#
+# The paper's RL arm on V-IRL (PAPER.md §3–4): start from the SFT init checkpoint, train with PPO
+# on the generated training city with absolute actions (8 compass headings), where every answer
+# (retries included) is a transition with its own reward (+1 right action, -1 wrong, -1.5 VL
+# detection failure) and a retry sees the verifier's feedback (2 attempts per point). Every
+# checkpoint is evaluated in distribution and under the rule change (relative actions: left, right,
+# slightly left, slightly right), plus the visual change (the VLN-mini-like cities) for `vl`. The
+# paper's V-IRL metric is **per-step accuracy** (every attempt counts); route success is reported
+# beside it. The SFT arm comes from `02_sft` (same scale, variant, seed and steps) when its results
+# exist.
+#
+# Writes `results/rl_virl_<variant>.csv`, `results/rl_virl_<variant>_training.csv` and
+# `figures/rl_virl_<variant>.png`; smoke runs write under `runs/smoke/` instead.
+
+# %% tags=["parameters"]
+variant = "l"  # "l" (V-IRL-L, text observations) or "vl" (V-IRL-VL, street-view images)
+scale = "tiny"  # "tiny" (CPU minutes), "small" (SmolLM2-135M, text only) or "paper"
+seed = 0  # seed of the SFT init run and of PPO
+sft_steps = 120  # steps of the 02_sft run whose last checkpoint is the init
+updates = 6  # PPO updates (the paper: 15)
+eval_n = 24  # routes per split and checkpoint (the paper's protocol: 48; visual OOD: at most 18)
+smoke = False  # a few steps, updates and hands only (CI)
+
+# %%
+import os
+import warnings
+
+import pandas as pd
+from tqdm import TqdmWarning
+
+warnings.filterwarnings("ignore", category=TqdmWarning)
+
+from sftrl_repro.experiments.rl import RLExperiment, run_rl_experiment, training_curves
+from sftrl_repro.paths import figures_dir, results_dir, runs_dir
+from sftrl_repro.plots import save_figure
+from sftrl_repro.plots.study import plot_sft_vs_rl, plot_training_curves
+from sftrl_repro.utils import check_choice, write_csv_atomic
+
+pd.set_option("display.width", 200)
+pd.set_option("display.precision", 3)
+
+# Validate every parameter up front: a bad value stops here with one message naming what is valid.
+check_choice("smoke", smoke, (True, False))
+smoke = smoke or os.environ.get("SFTRL_SMOKE") == "1"  # CI runs every notebook in smoke mode
+if smoke:
+    sft_steps, updates, eval_n = min(sft_steps, 8), min(updates, 1), min(eval_n, 4)
+overrides = {"transitions_per_update": 8, "num_envs": 4, "max_new_tokens": 32} if smoke else {}
+experiment = RLExperiment(task="virl", variant=variant, scale=scale, seed=seed, sft_steps=sft_steps, updates=updates,
+                          eval_n=eval_n, ppo_overrides=overrides, eval_max_new_tokens=32 if smoke else 80)
+suffix = "" if scale == "tiny" else f"_{scale}"
+out_results = runs_dir() / "smoke" / "results" if smoke else results_dir()
+out_figures = runs_dir() / "smoke" / "figures" if smoke else figures_dir()
+name = f"rl_virl_{variant}{suffix}"
+
+# %% [markdown]
+# ## The PPO recipe at this scale
+# The paper's recipe is `PPOConfig.paper`; the `tiny` preset keeps the algorithm and changes only
+# what the CPU budget forces (documented in `PPOConfig.tiny`).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+preset = RLExperiment(task=experiment.task, variant=variant, scale=scale, seed=seed, updates=updates).ppo_config()
+keys = ["transitions_per_update", "updates", "ppo_epochs", "minibatch_size", "grad_accum_steps", "lr", "gamma",
+        "gae_lambda", "clip_coef", "value_clip_coef", "vf_coef", "max_grad_norm", "temperature", "thought_coef",
+        "ratio_level", "kl_coef", "ent_coef"]
+from sftrl_repro.trainers.ppo import PPOConfig
+
+paper = PPOConfig.paper("virl", experiment.modality)
+print(pd.DataFrame({f"{scale} preset": [getattr(preset, k) for k in keys], "paper": [getattr(paper, k) for k in keys]},
+                   index=keys).to_string())
+
+# %% [markdown]
+# ## Train and evaluate
+# The init SFT run, the PPO run and every evaluation are cached under `runs/`: rerunning resumes an
+# interrupted run or reads a finished one back.
+
+# %%
+if experiment.ppo_overrides:
+    print("smoke overrides:", experiment.ppo_overrides)
+table = run_rl_experiment(experiment)
+curves = training_curves(experiment)
+write_csv_atomic(out_results / f"{name}.csv", table)
+write_csv_atomic(out_results / f"{name}_training.csv", curves)
+
+# %%
+cols = ["method", "update", "gflops", "split", "per_step_accuracy", "per_step_accuracy_se", "success", "success_se"]
+table[cols].round(3)
+
+# %% [markdown]
+# ## Training diagnostics
+# Mean reward per transition and episode success of the rollouts, PPO's approximate KL and clip
+# fraction, the critic's explained variance and the sampled-token entropy, per update.
+
+# %%
+curves.round(3)
+
+# %%
+fig = plot_training_curves(curves)
+save_figure(fig, f"{name}_training", folder=out_figures);
+
+# %% [markdown]
+# ## SFT vs RL against compute
+
+# %%
+sft_file = (runs_dir() / "smoke" / "results" if smoke else results_dir()) / f"sft_virl_{variant}{suffix}.csv"
+sft = pd.read_csv(sft_file) if sft_file.is_file() else None
+fig = plot_sft_vs_rl(table, sft, metric="per_step_accuracy", title=f"V-IRL-{variant.upper()} ({scale})")
+save_figure(fig, name, folder=out_figures);
+
+# %% [markdown]
+# ## Paper vs this run
+# The paper's rule-OOD numbers (Fig 6, V-IRL per-step accuracy %) beside this run's init and last
+# RL checkpoint.
+
+# %%
+paper_numbers = pd.read_csv(results_dir() / "paper" / "rule_ood.csv")
+task_name = f"V-IRL-{variant.upper()}"
+ours = table[table.split == "rule_ood"].sort_values("gflops")
+side_by_side = pd.DataFrame({
+    "paper": paper_numbers.set_index("task").loc[task_name, ["init", "rl", "sft"]].tolist(),
+    "this run": [100 * ours.per_step_accuracy.iloc[0], 100 * ours.per_step_accuracy.iloc[-1], float("nan")],
+}, index=["init", "RL (last)", "SFT (equal compute)"])
+side_by_side.round(1)

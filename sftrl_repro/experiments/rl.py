@@ -1,0 +1,184 @@
+"""The RL arm of the study: PPO from an SFT init checkpoint, every checkpoint evaluated ID and OOD.
+
+:func:`run_rl_experiment` is what ``notebooks/03_rl_gp`` and ``04_rl_virl`` call, at any scale:
+
+1. the init: the SFT run of ``02_sft`` with the same scale, task, variant, seed and steps (reused
+   from ``runs/sft/`` when ``02_sft`` already trained it, trained here otherwise);
+2. PPO from that checkpoint (``trainers.ppo``; the scale's preset, the run cached in
+   ``runs/ppo/<run-id>``, so a rerun resumes or reuses it), its compute continuing the init's
+   (D_init counted, as in the paper's formula);
+3. the init and every PPO checkpoint evaluated on the splits with the paper's protocol (fewer
+   episodes at the tiny scale), one row per (checkpoint, split), cached per checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sftrl_repro.paths import runs_dir
+from sftrl_repro.utils.io import write_json_atomic
+from sftrl_repro.utils.params import check_choice, check_int
+
+#: Metrics kept from each evaluation row.
+EVAL_KEYS = ("success", "success_se", "per_step_accuracy", "per_step_accuracy_se", "first_attempt_success",
+             "rule_reading", "recognition", "episodes", "answers")
+
+
+@dataclass
+class RLExperiment:
+    """One PPO run from an SFT init, and how its checkpoints are evaluated.
+
+    Attributes:
+        task: ``'gp'`` or ``'virl'``; variant: ``'l'`` (text) or ``'vl'`` (vision).
+        scale: ``'tiny'``, ``'small'`` or ``'paper'``.
+        seed: seed of the SFT run (data, weights) and of PPO (episodes, sampling, critic).
+        sft_steps: steps of the SFT run whose final checkpoint is the init (``02_sft``'s ``steps``).
+        updates: PPO updates.
+        eval_n: episodes per split and checkpoint (the paper: 234 hands / 48 routes).
+        splits: evaluation splits (default: ID and rule OOD, plus visual OOD for ``vl``).
+        ppo_overrides: fields of :class:`~sftrl_repro.trainers.ppo.PPOConfig` over the scale's preset.
+        eval_max_new_tokens: answer cap in evaluation.
+    """
+
+    task: str = "gp"
+    variant: str = "l"
+    scale: str = "tiny"
+    seed: int = 0
+    sft_steps: int = 120
+    updates: int = 8
+    eval_n: int = 64
+    splits: tuple[str, ...] | None = None
+    ppo_overrides: dict[str, Any] = field(default_factory=dict)
+    eval_max_new_tokens: int = 128
+
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, ("gp", "virl"))
+        check_choice("variant", self.variant, ("l", "vl"))
+        check_choice("scale", self.scale, ("tiny", "small", "paper"))
+        check_int("seed", self.seed, low=0)
+        check_int("sft_steps", self.sft_steps, low=1)
+        check_int("updates", self.updates, low=1)
+        check_int("eval_n", self.eval_n, low=1)
+        if self.scale == "small" and self.variant == "vl":
+            raise ValueError("scale='small' with variant='vl' is not valid: SmolLM2 reads text only")
+        if self.splits is None:
+            self.splits = ("id", "rule_ood", "visual_ood") if self.variant == "vl" else ("id", "rule_ood")
+        self.splits = tuple(self.splits)
+
+    @property
+    def modality(self) -> str:
+        return "vision" if self.variant == "vl" else "language"
+
+    @property
+    def run_id(self) -> str:
+        return (f"{self.scale}-{self.task}-{self.variant}-seed{self.seed}-sft{self.sft_steps}"
+                f"-{self.updates}updates")
+
+    def ppo_config(self):
+        """The PPO config: the scale's preset, this experiment's updates and seed, the overrides."""
+        from sftrl_repro.trainers.ppo import PPOConfig
+        from sftrl_repro.trainers.sft import image_size_for
+
+        preset = PPOConfig.paper if self.scale == "paper" else PPOConfig.tiny
+        config = preset(self.task, self.modality, updates=self.updates, seed=self.seed, **self.ppo_overrides)
+        size = image_size_for(self.scale, self.task)
+        if self.modality == "vision" and size is not None:
+            config.env_kwargs.setdefault("image_size", size)
+        return config
+
+
+def init_checkpoint(exp: RLExperiment, *, n_demos: int | None = None):
+    """The SFT run of ``02_sft`` for this experiment (trained if not cached); returns its result."""
+    from sftrl_repro.data import sft_dataset
+    from sftrl_repro.models import load_policy
+    from sftrl_repro.trainers.sft import DEFAULT_DEMOS, image_size_for, sft_run_config, sft_run_dir, train_sft
+
+    config = sft_run_config(exp.scale, exp.task, exp.variant,
+                            sft_run_dir(exp.scale, exp.task, exp.variant, seed=exp.seed, max_steps=exp.sft_steps),
+                            max_steps=exp.sft_steps, seed=exp.seed, report_to="none")
+    data = sft_dataset(exp.task, exp.variant, n_demos or DEFAULT_DEMOS[exp.scale], seed=exp.seed,
+                       image_size=image_size_for(exp.scale, exp.task))
+    return train_sft(lambda: load_policy(exp.scale, exp.modality, seed=exp.seed), data, config)
+
+
+def _init_meter(policy, exp: RLExperiment, record):
+    """A compute meter holding the init's SFT tokens (D_init of the paper's formula)."""
+    from sftrl_repro.flops import ComputeMeter
+    from sftrl_repro.flops.formulas import IMAGE_TOKENS
+
+    meter = ComputeMeter.for_model(policy.model, exp.task)
+    meter.tokens_sft = int(record.trained_tokens + IMAGE_TOKENS * record.trained_images)
+    return meter
+
+
+def _evaluate_policy(policy, exp: RLExperiment) -> list[dict[str, Any]]:
+    from sftrl_repro.evaluation import evaluate
+    from sftrl_repro.trainers.sft import image_size_for
+
+    rows = []
+    for split in exp.splits:
+        row = evaluate(policy, exp.task, split, exp.modality, n=exp.eval_n, num_envs=min(exp.eval_n, 64),
+                       image_size=image_size_for(exp.scale, exp.task), max_new_tokens=exp.eval_max_new_tokens)
+        rows.append({"split": split, **{k: row[k] for k in EVAL_KEYS if k in row}})
+    return rows
+
+
+def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run (or resume, or read back) the experiment; one row per (checkpoint, split).
+
+    Columns: ``method`` (``'init'`` or ``'rl'``), ``update`` (0 for the init), ``gflops`` (the paper's
+    convention, init SFT included), ``gflops_exact``, ``split`` and the metrics of
+    :data:`EVAL_KEYS`. Evaluations are cached in the PPO run folder (``eval/update_<k>.json``).
+    """
+    from sftrl_repro.experiments.runs import Run
+    from sftrl_repro.models import load_policy
+    from sftrl_repro.trainers.ppo import PPOTrainer
+
+    sft = init_checkpoint(exp)
+    init = sft.final
+    config = exp.ppo_config()
+    run = Run(exp.run_id, {"experiment": asdict(exp), "ppo": config.to_dict(), "init": init.path},
+              root=Path(root) if root is not None else runs_dir() / "ppo")
+    eval_dir = run.path / "eval"
+
+    def cached_eval(policy, update: int) -> list[dict[str, Any]]:
+        path = eval_dir / f"update_{update:04d}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        rows = _evaluate_policy(policy, exp)
+        write_json_atomic(path, rows)
+        return rows
+
+    policy = load_policy(exp.scale, exp.modality, checkpoint=init.path)
+    meter = _init_meter(policy, exp, init)
+    init_rows = cached_eval(policy, 0)
+    if not run.done:
+        def evaluate_hook(p, update: int) -> dict[str, float]:
+            rows = cached_eval(p, update)
+            return {f"eval_{r['split']}_success": r["success"] for r in rows}
+
+        PPOTrainer(policy, config, run, compute_meter=meter, evaluate=evaluate_hook, progress=progress).train()
+    table = [{"method": "init", "update": 0, "gflops": meter.flops("paper") / 1e9,
+              "gflops_exact": meter.flops("exact") / 1e9, **r} for r in init_rows]
+    for m in run.metrics():
+        path = eval_dir / f"update_{m['step']:04d}.json"
+        if not path.is_file():
+            continue
+        for r in json.loads(path.read_text()):
+            table.append({"method": "rl", "update": m["step"], "gflops": m["gflops"],
+                          "gflops_exact": m["compute"]["flops_exact"] / 1e9, **r})
+    return pd.DataFrame(table)
+
+
+def training_curves(exp: RLExperiment, *, root: str | Path | None = None) -> pd.DataFrame:
+    """The PPO metrics log of the experiment's run (reward, success, PPO diagnostics per update)."""
+    folder = (Path(root) if root is not None else runs_dir() / "ppo") / exp.run_id / "metrics.jsonl"
+    rows = [json.loads(line) for line in folder.read_text().splitlines() if line.strip()] if folder.is_file() else []
+    keep = ("step", "reward_mean", "success_rate", "approx_kl", "clip_frac", "explained_variance", "value_loss",
+            "policy_loss", "entropy", "grad_norm", "gflops", "turns_per_episode")
+    return pd.DataFrame([{k: r.get(k) for k in keep} for r in rows])
