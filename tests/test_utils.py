@@ -49,3 +49,17 @@ def test_paths_find_the_project_root(monkeypatch, tmp_path):
     assert repo_root() == root
     monkeypatch.setenv("SFTRL_REPRO_ROOT", str(tmp_path))
     assert results_dir() == tmp_path / "results"
+
+
+def test_envs_prompts_and_rewards_never_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, gymnasium as gym, sftrl_repro, sftrl_repro.prompts, sftrl_repro.rewards; "
+            "from sftrl_repro.envs import GENERAL_POINTS_ID, VIRL_ID; "
+            "e = gym.make(GENERAL_POINTS_ID, modality='vision', image_size=64); e.reset(seed=0); e.step('x'); "
+            "v = gym.make(VIRL_ID, n_routes=5); v.reset(seed=0); v.step('x'); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"

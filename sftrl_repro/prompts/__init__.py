@@ -10,6 +10,14 @@ from sftrl_repro.prompts.gp import (
     gp_prompt,
     parse_gp_answer,
 )
+from sftrl_repro.prompts.virl import (
+    VIRLAnswer,
+    parse_virl_answer,
+    virl_answer,
+    virl_conversation,
+    virl_feedback,
+    virl_prompt,
+)
 
 __all__ = [
     "user_message",
@@ -22,4 +30,10 @@ __all__ = [
     "gp_feedback",
     "gp_conversation",
     "parse_gp_answer",
+    "VIRLAnswer",
+    "virl_prompt",
+    "virl_answer",
+    "virl_feedback",
+    "virl_conversation",
+    "parse_virl_answer",
 ]

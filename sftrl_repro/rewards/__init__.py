@@ -8,5 +8,7 @@ from sftrl_repro.rewards.gp import (
     numbers_field_correct,
     verify_gp,
 )
+from sftrl_repro.rewards.virl import VIRLVerdict, verify_virl
 
-__all__ = ["PAPER_REWARDS", "STEP_LIMIT_REWARD", "GPVerdict", "cards_match", "numbers_field_correct", "verify_gp"]
+__all__ = ["PAPER_REWARDS", "STEP_LIMIT_REWARD", "GPVerdict", "cards_match", "numbers_field_correct", "verify_gp",
+           "VIRLVerdict", "verify_virl"]
