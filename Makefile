@@ -18,7 +18,7 @@ NOTEBOOKS := $(patsubst notebooks/src/%.py,notebooks/%.ipynb,$(NOTEBOOK_SOURCES)
 PYTEST_ARGS ?= -n 2 --dist loadfile -m "not slow" tests notebooks \
 	--nbval-lax --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: setup repro notebooks test bench small scale clean-notebooks
+.PHONY: setup repro notebooks variants test bench small scale
 
 setup: $(STAMP)
 
@@ -28,9 +28,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test,notebooks]"
 	touch $@
 
-## The main job: the tiny-scale reproduction (re-renders every notebook, even up-to-date ones).
+## The main job: the tiny-scale reproduction (re-renders every notebook, even up-to-date ones,
+## then runs the other task variants, whose rendered copies go to runs/notebooks/).
 repro: setup
 	$(MAKE) --always-make notebooks
+	$(MAKE) variants
+
+# Task variants beyond each notebook's defaults: (notebook, parameters) pairs; results/ and
+# figures/ get their tables and figures, the executed notebooks stay in runs/notebooks/.
+VARIANTS := 02_sft:task=gp,variant=vl 02_sft:task=virl,variant=l 02_sft:task=virl,variant=vl \
+	03_rl_gp:variant=vl 04_rl_virl:variant=vl
+
+variants: setup
+	@mkdir -p runs/notebooks
+	@for spec in $(VARIANTS); do \
+		nb=$${spec%%:*}; params=$${spec#*:}; args=""; tag=""; \
+		for kv in $$(echo $$params | tr ',' ' '); do args="$$args -p $${kv%%=*} $${kv#*=}"; tag="$$tag-$${kv#*=}"; done; \
+		echo "== $$nb $$args"; \
+		$(BIN)/papermill --log-level WARNING --cwd notebooks notebooks/$$nb.ipynb runs/notebooks/$$nb$$tag.ipynb $$args || exit 1; \
+	done
 
 notebooks: $(NOTEBOOKS)
 

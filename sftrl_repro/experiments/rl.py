@@ -156,6 +156,7 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, prog
 
     policy = load_policy(exp.scale, exp.modality, checkpoint=init.path)
     meter = _init_meter(policy, exp, init)
+    init_gflops = {"gflops": meter.flops("paper") / 1e9, "gflops_exact": meter.flops("exact") / 1e9}
     init_rows = cached_eval(policy, 0)
     if not run.done:
         def evaluate_hook(p, update: int) -> dict[str, float]:
@@ -163,8 +164,7 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, prog
             return {f"eval_{r['split']}_success": r["success"] for r in rows}
 
         PPOTrainer(policy, config, run, compute_meter=meter, evaluate=evaluate_hook, progress=progress).train()
-    table = [{"method": "init", "update": 0, "gflops": meter.flops("paper") / 1e9,
-              "gflops_exact": meter.flops("exact") / 1e9, **r} for r in init_rows]
+    table = [{"method": "init", "update": 0, **init_gflops, **r} for r in init_rows]
     for m in run.metrics():
         path = eval_dir / f"update_{m['step']:04d}.json"
         if not path.is_file():
