@@ -132,7 +132,8 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, prog
     """Run (or resume, or read back) the experiment; one row per (checkpoint, split).
 
     Columns: ``method`` (``'init'`` or ``'rl'``), ``update`` (0 for the init), ``gflops`` (the paper's
-    convention, init SFT included), ``gflops_exact``, ``split`` and the metrics of
+    convention, init SFT included), ``gflops_exact_rl`` (exact FLOPs of the PPO phases only: the
+    SFT trainer records tokens, not per-sample lengths), ``split`` and the metrics of
     :data:`EVAL_KEYS`. Evaluations are cached in the PPO run folder (``eval/update_<k>.json``).
     """
     from sftrl_repro.experiments.runs import Run
@@ -156,7 +157,7 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, prog
 
     policy = load_policy(exp.scale, exp.modality, checkpoint=init.path)
     meter = _init_meter(policy, exp, init)
-    init_gflops = {"gflops": meter.flops("paper") / 1e9, "gflops_exact": meter.flops("exact") / 1e9}
+    init_gflops = {"gflops": meter.flops("paper") / 1e9, "gflops_exact_rl": 0.0}
     init_rows = cached_eval(policy, 0)
     if not run.done:
         def evaluate_hook(p, update: int) -> dict[str, float]:
@@ -171,8 +172,10 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, prog
             continue
         for r in json.loads(path.read_text()):
             table.append({"method": "rl", "update": m["step"], "gflops": m["gflops"],
-                          "gflops_exact": m["compute"]["flops_exact"] / 1e9, **r})
-    return pd.DataFrame(table)
+                          "gflops_exact_rl": m["compute"]["flops_exact"] / 1e9, **r})
+    columns = ["method", "update", "gflops", "gflops_exact_rl", "split", *EVAL_KEYS]
+    frame = pd.DataFrame(table)
+    return frame[[c for c in columns if c in frame]]
 
 
 def training_curves(exp: RLExperiment, *, root: str | Path | None = None) -> pd.DataFrame:
