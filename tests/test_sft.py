@@ -61,6 +61,10 @@ def test_checkpoints_record_tokens_and_resume_matches_an_uninterrupted_run(tmp_p
     with pytest.raises(KeyboardInterrupt):
         train_sft(load_policy("tiny", "language"), text_data, _config(tmp_path / "b"), callbacks=[_Crash(5)])
     assert not (tmp_path / "b" / "DONE").exists()
+    # A kill during a save leaves a partial checkpoint folder: resuming must skip it.
+    partial = tmp_path / "b" / "checkpoints" / "checkpoint-5"
+    partial.mkdir()
+    (partial / "config.json").write_text("{}")
     resumed_policy = load_policy("tiny", "language")
     resumed = train_sft(resumed_policy, text_data, _config(tmp_path / "b"))
 

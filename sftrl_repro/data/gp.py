@@ -30,7 +30,6 @@ from sftrl_repro.envs.solver import one_solution, solve
 from sftrl_repro.prompts.chat import assistant_message, user_message
 from sftrl_repro.prompts.gp import gp_answer, parse_gp_answer
 from sftrl_repro.rewards import arith
-from sftrl_repro.rewards.gp import verify_gp
 from sftrl_repro.utils.params import check_choice, check_int
 
 MODALITIES = ("language", "vision")

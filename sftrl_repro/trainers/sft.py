@@ -34,7 +34,6 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from transformers import TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
 from sftrl_repro.models.policy import Policy, write_policy_record
@@ -275,6 +274,15 @@ def _checkpoint_dirs(folder: Path) -> list[Path]:
     return sorted(dirs, key=lambda p: int(p.name.split("-")[-1]))
 
 
+def _last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint whose save finished (``trainer_state.json`` is written last), if any.
+
+    A job killed while saving leaves a partial folder; resuming skips it and redoes those steps.
+    """
+    complete = [p for p in _checkpoint_dirs(folder) if (p / "trainer_state.json").is_file()] if folder.is_dir() else []
+    return complete[-1] if complete else None
+
+
 def _drop_optimizer_state(checkpoint: Path) -> None:
     """Delete what only resuming needs: the optimizer state (torch or DeepSpeed shards)."""
     (checkpoint / "optimizer.pt").unlink(missing_ok=True)
@@ -320,8 +328,8 @@ def train_sft(policy: Policy | Callable[[], Policy], dataset: Dataset, config: S
         callbacks=list(callbacks),
     )
     trainer.add_callback(_RunRecorder(trainer, config, policy))
-    last = get_last_checkpoint(str(run_dir / CHECKPOINTS)) if (run_dir / CHECKPOINTS).is_dir() else None
-    trainer.train(resume_from_checkpoint=last)
+    last = _last_complete_checkpoint(run_dir / CHECKPOINTS)
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
     policy.model.eval()
     if trainer.is_world_process_zero():
         write_text_atomic(run_dir / DONE_FILE, "")
