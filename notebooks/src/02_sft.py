@@ -37,6 +37,7 @@ seed = 0  # seed of the demonstrations, the initial weights and the data order
 smoke = False  # a few steps and episodes only (CI)
 
 # %%
+import os
 import warnings
 
 import pandas as pd
@@ -71,6 +72,7 @@ check_choice("scale", scale, SCALES)
 check_int("steps", steps, low=1)
 check_int("seed", seed, low=0)
 check_choice("smoke", smoke, (True, False))
+smoke = smoke or os.environ.get("SFTRL_SMOKE") == "1"  # CI runs every notebook in smoke mode
 if scale == "small" and variant == "vl":
     raise ValueError("scale='small' with variant='vl' is not valid: SmolLM2 reads text only; use 'tiny' or 'paper'")
 
@@ -93,7 +95,7 @@ name = f"sft_{task}_{variant}{suffix}"
 # %%
 # NBVAL_CHECK_OUTPUT
 data = sft_dataset(task, variant, n_demos, seed=seed, image_size=image_size)
-print(f"{len(data)} demonstrations, columns {data.column_names}")
+print(f"columns {data.column_names}; the first demonstration's answer:")
 answer = data[0]["messages"][-1]["content"]
 print(answer if isinstance(answer, str) else answer[0]["text"])
 
@@ -108,7 +110,6 @@ config = sft_run_config(scale, task, variant, sft_run_dir(scale, task, variant, 
 result = train_sft(lambda: load_policy(scale, modality, seed=seed), data, config)
 
 # %%
-# NBVAL_CHECK_OUTPUT
 checkpoints = pd.DataFrame([{"step": c.step, "trained_tokens": c.trained_tokens,
                              "answer_tokens": c.trained_answer_tokens, "images": c.trained_images}
                             for c in result.checkpoints])

@@ -1,4 +1,4 @@
-"""Trainers: SFT (TRL's ``SFTTrainer``) and RL.
+"""Trainers: SFT (TRL's ``SFTTrainer``) and RL (the package's multi-turn PPO, batched rollouts).
 
 Submodules are imported on first use (``from sftrl_repro.trainers.sft import train_sft``), so that
 importing the package does not pull in TRL.
@@ -16,6 +16,12 @@ _EXPORTS = {
     "sft_run_config": "sftrl_repro.trainers.sft",
     "read_sft_result": "sftrl_repro.trainers.sft",
     "read_metrics": "sftrl_repro.trainers.sft",
+    "PPOConfig": "sftrl_repro.trainers.ppo",
+    "PPOTrainer": "sftrl_repro.trainers.ppo",
+    "compute_gae": "sftrl_repro.trainers.ppo",
+    "ppo_losses": "sftrl_repro.trainers.ppo",
+    "Transition": "sftrl_repro.trainers.rollout",
+    "collect": "sftrl_repro.trainers.rollout",
 }
 
 
