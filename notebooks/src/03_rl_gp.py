@@ -54,11 +54,11 @@ pd.set_option("display.precision", 3)
 # Validate every parameter up front: a bad value stops here with one message naming what is valid.
 check_choice("smoke", smoke, (True, False))
 smoke = smoke or os.environ.get("SFTRL_SMOKE") == "1"  # CI runs every notebook in smoke mode
-if smoke:
-    sft_steps, updates, eval_n = min(sft_steps, 8), min(updates, 1), min(eval_n, 4)
+# Smoke mode shrinks the run, not the parameters (the preset table below shows the real run's).
+run_sft_steps, run_updates, run_eval_n = (min(sft_steps, 8), 1, min(eval_n, 4)) if smoke else (sft_steps, updates, eval_n)
 overrides = {"transitions_per_update": 8, "num_envs": 4, "max_new_tokens": 32} if smoke else {}
-experiment = RLExperiment(task="gp", variant=variant, scale=scale, seed=seed, sft_steps=sft_steps, updates=updates,
-                          eval_n=eval_n, ppo_overrides=overrides, eval_max_new_tokens=32 if smoke else 96)
+experiment = RLExperiment(task="gp", variant=variant, scale=scale, seed=seed, sft_steps=run_sft_steps,
+                          updates=run_updates, eval_n=run_eval_n, ppo_overrides=overrides, eval_max_new_tokens=32 if smoke else 96)
 suffix = "" if scale == "tiny" else f"_{scale}"
 out_results = runs_dir() / "smoke" / "results" if smoke else results_dir()
 out_figures = runs_dir() / "smoke" / "figures" if smoke else figures_dir()
