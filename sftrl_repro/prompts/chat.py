@@ -24,6 +24,25 @@ def assistant_message(text: str) -> Message:
     return {"role": "assistant", "content": text}
 
 
+def revision_conversation(prompt: str, attempts, *, image: bool) -> list[Message]:
+    """Sequential revision's chat: the prompt, then each wrong answer followed by its feedback turn.
+
+    Args:
+        prompt: the first user turn.
+        attempts: ``(answer, feedback_text)`` for every graded wrong attempt so far, oldest first.
+        image: whether the first user turn carries the image (vision tasks; first turn only).
+
+    Returns:
+        ``[user(prompt), assistant(a1), user(f1), ..., assistant(ak), user(fk)]``: it always ends
+        with the user turn the model must answer next.
+    """
+    messages = [user_message(prompt, image=image)]
+    for answer, feedback in attempts:
+        messages.append(assistant_message(answer))
+        messages.append(user_message(feedback))
+    return messages
+
+
 def message_text(message: Message) -> str:
     """The text of a message, whichever form its content takes."""
     content = message["content"]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sftrl_repro.envs.cards import rule_description
-from sftrl_repro.prompts.chat import Message, assistant_message, user_message
+from sftrl_repro.prompts.chat import Message, revision_conversation
 from sftrl_repro.prompts.parsing import extract_fields
 
 #: Every feedback turn starts with this (the authors' wording).
@@ -91,11 +91,7 @@ def gp_conversation(prompt: str, attempts: Sequence[tuple[str, str]], *, image: 
         ``[user(prompt), assistant(a1), user(f1), ..., assistant(ak), user(fk)]``: it always ends
         with the user turn the model must answer next.
     """
-    messages = [user_message(prompt, image=image)]
-    for answer, feedback in attempts:
-        messages.append(assistant_message(answer))
-        messages.append(user_message(feedback))
-    return messages
+    return revision_conversation(prompt, attempts, image=image)
 
 
 @dataclass(frozen=True)

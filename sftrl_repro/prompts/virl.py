@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sftrl_repro.envs.virl.geometry import COMPASS, RELATIVE
-from sftrl_repro.prompts.chat import Message, assistant_message, user_message
+from sftrl_repro.prompts.chat import Message, revision_conversation
 from sftrl_repro.prompts.parsing import MAX_FIELD_CHARS, clip_answer, extract_string_field
 
 #: Every feedback turn starts with this (the authors' wording, shared with GeneralPoints).
@@ -180,11 +180,7 @@ def virl_conversation(prompt: str, attempts: Sequence[tuple[str, str]], *, image
     Returns:
         ``[user(prompt), assistant(a1), user(f1), ...]``, always ending with a user turn.
     """
-    messages = [user_message(prompt, image=image)]
-    for answer, feedback in attempts:
-        messages.append(assistant_message(answer))
-        messages.append(user_message(feedback))
-    return messages
+    return revision_conversation(prompt, attempts, image=image)
 
 
 @dataclass(frozen=True)
