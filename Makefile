@@ -36,8 +36,9 @@ repro: setup
 
 # Task variants beyond each notebook's defaults: (notebook, parameters) pairs; results/ and
 # figures/ get their tables and figures, the executed notebooks stay in runs/notebooks/.
-VARIANTS := 02_sft:task=gp,variant=vl 02_sft:task=virl,variant=l 02_sft:task=virl,variant=vl \
-	03_rl_gp:variant=vl 04_rl_virl:variant=vl
+# (The RL notebooks' vision variants, `03_rl_gp -p variant vl` and `04_rl_virl -p variant vl`,
+# are not part of the default reproduction yet: they take tens of minutes each on two cores.)
+VARIANTS := 02_sft:task=gp,variant=vl 02_sft:task=virl,variant=l 02_sft:task=virl,variant=vl
 
 variants: setup
 	@mkdir -p runs/notebooks
