@@ -57,7 +57,9 @@ pd.set_option("display.precision", 3)
 check_choice("smoke", smoke, (True, False))
 smoke = smoke or os.environ.get("SFTRL_SMOKE") == "1"  # CI runs every notebook in smoke mode
 # Smoke mode shrinks the run, not the parameters (the preset table below shows the real run's).
-run_sft_steps, run_updates, run_eval_n = (min(sft_steps, 8), 1, min(eval_n, 4)) if smoke else (sft_steps, updates, eval_n)
+# Its init takes 6 SFT steps, not 02_sft's smoke 8: under pytest-xdist the notebooks run at once
+# and must not train into the same run folder.
+run_sft_steps, run_updates, run_eval_n = (6, 1, min(eval_n, 4)) if smoke else (sft_steps, updates, eval_n)
 overrides = {"transitions_per_update": 8, "num_envs": 4, "max_new_tokens": 32} if smoke else {}
 experiment = RLExperiment(task="virl", variant=variant, scale=scale, seed=seed, sft_steps=run_sft_steps,
                           updates=run_updates, eval_n=run_eval_n, ppo_overrides=overrides, eval_max_new_tokens=32 if smoke else 80)
