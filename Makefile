@@ -16,7 +16,7 @@ NOTEBOOKS := $(patsubst notebooks/src/%.py,notebooks/%.ipynb,$(NOTEBOOK_SOURCES)
 
 # The one test command (.ci/run calls `make test`): unit/property tests + nbval regression checks.
 PYTEST_ARGS ?= -n 2 --dist loadfile -m "not slow" tests notebooks \
-	--nbval-lax --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	--nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 .PHONY: setup repro notebooks variants test bench small scale
 
