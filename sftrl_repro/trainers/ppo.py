@@ -38,6 +38,7 @@ import os
 import shutil
 import time
 from collections import Counter
+from contextlib import nullcontext
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -521,7 +522,7 @@ class PPOTrainer:
                         sums["grad_norm"] += float(self.model.get_global_grad_norm() or 0.0)
                         sums["optimizer_steps"] += 1
                 else:
-                    context = acc.no_sync(self.model) if (not boundary and acc.num_processes > 1) else _null()
+                    context = acc.no_sync(self.model) if (not boundary and acc.num_processes > 1) else nullcontext()
                     with context:
                         acc.backward(loss / cfg.grad_accum_steps)
                     if boundary:
@@ -654,14 +655,6 @@ def _value_metrics(batch: UpdateBatch) -> dict[str, float]:
 
 def _chunks(n: int, size: int) -> list[list[int]]:
     return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _default_env_factory(config: PPOConfig) -> Callable[[], Any]:
