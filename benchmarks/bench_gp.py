@@ -20,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 from sftrl_repro.envs import solver
-from sftrl_repro.envs.cards import RANKS, card_values
+from sftrl_repro.games.cards import RANKS, card_values
 from sftrl_repro.envs.general_points import GeneralPointsEnv
 from sftrl_repro.prompts.gp import gp_answer
 from sftrl_repro.rewards.gp import verify_gp

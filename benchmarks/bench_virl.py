@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from sftrl_repro.envs.virl.city import CityConfig, generate_city
+from sftrl_repro.games.virl.city import CityConfig, generate_city
 from sftrl_repro.envs.virl.env import VIRLEnv
-from sftrl_repro.envs.virl.rail import build_rail
-from sftrl_repro.envs.virl.render import PAPER_VIEW_SIZE, TINY_VIEW_SIZE, StreetViewRenderer
+from sftrl_repro.games.virl.rail import build_rail
+from sftrl_repro.games.virl.render import PAPER_VIEW_SIZE, TINY_VIEW_SIZE, StreetViewRenderer
 
 
 def _median_ms(fn, repeats: int) -> float:

@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sftrl_repro.envs.cards import card_values
-from sftrl_repro.envs.solver import one_solution
+from sftrl_repro.games.cards import card_values
+from sftrl_repro.games.solver import one_solution
 from sftrl_repro.evaluation import ChatAPIPolicy, binomial_se, eval_spec, evaluate, verification_sweep
 from sftrl_repro.prompts.chat import message_text
 from sftrl_repro.prompts.gp import gp_answer

@@ -12,9 +12,9 @@ from gymnasium.utils.env_checker import check_env
 
 import sftrl_repro  # noqa: F401  (registers the ids)
 from sftrl_repro.envs import GENERAL_POINTS_ID, GeneralPointsEnv
-from sftrl_repro.envs.cards import FACE_RANKS, RANKS
-from sftrl_repro.envs.render import card_layout, render_hand
-from sftrl_repro.envs.solver import is_solvable
+from sftrl_repro.games.cards import FACE_RANKS, RANKS
+from sftrl_repro.games.render import card_layout, render_hand
+from sftrl_repro.games.solver import is_solvable
 from sftrl_repro.prompts.chat import has_image, message_text
 from sftrl_repro.prompts.gp import FEEDBACK_PREFIX, gp_answer
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from sftrl_repro.prompts.gp import gp_answer, parse_gp_answer
 from sftrl_repro.rewards import arith
-from sftrl_repro.envs.solver import solve
+from sftrl_repro.games.solver import solve
 from sftrl_repro.rewards.gp import verify_gp
 
 HAND = ["4", "3", "2", "K"]

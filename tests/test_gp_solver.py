@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from sftrl_repro.envs import solver
-from sftrl_repro.envs.cards import FACE_RANKS, RANKS, RULES
+from sftrl_repro.games.cards import FACE_RANKS, RANKS, RULES
 from sftrl_repro.rewards.arith import evaluate_formula, numbers_in, parse_formula
 
 MULTISETS = list(itertools.combinations_with_replacement(RANKS, 4))

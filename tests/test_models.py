@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sftrl_repro.envs.render import render_hand
+from sftrl_repro.games.render import render_hand
 from sftrl_repro.models import TinySpec, ValueHead, load_policy
 from sftrl_repro.models.chat_templates import CHATML_TEMPLATE, LLAMA3_TEMPLATE
 from sftrl_repro.models.tokenizer import _trained_tokenizer_json, train_tiny_tokenizer

@@ -51,11 +51,11 @@ def test_paths_find_the_project_root(monkeypatch, tmp_path):
     assert results_dir() == tmp_path / "results"
 
 
-def test_envs_prompts_and_rewards_never_import_torch():
+def test_games_envs_prompts_and_rewards_never_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, gymnasium as gym, sftrl_repro, sftrl_repro.prompts, sftrl_repro.rewards; "
+    code = ("import sys, gymnasium as gym, sftrl_repro, sftrl_repro.prompts, sftrl_repro.rewards, sftrl_repro.games.gp_stats, sftrl_repro.games.virl.real_data; "
             "from sftrl_repro.envs import GENERAL_POINTS_ID, VIRL_ID; "
             "e = gym.make(GENERAL_POINTS_ID, modality='vision', image_size=64); e.reset(seed=0); e.step('x'); "
             "v = gym.make(VIRL_ID, n_routes=5); v.reset(seed=0); v.step('x'); "

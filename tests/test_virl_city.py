@@ -9,7 +9,7 @@ import string
 import numpy as np
 import pytest
 
-from sftrl_repro.envs.virl.city import (
+from sftrl_repro.games.virl.city import (
     INTERSECTION_LANDMARK_RADIUS_M,
     CityConfig,
     city_summary,
@@ -18,7 +18,7 @@ from sftrl_repro.envs.virl.city import (
     vln_mini_cities,
     vln_mini_routes,
 )
-from sftrl_repro.envs.virl.geometry import (
+from sftrl_repro.games.virl.geometry import (
     COMPASS,
     compass_name,
     geocode_to_xy,
@@ -28,11 +28,11 @@ from sftrl_repro.envs.virl.geometry import (
     wrap_degrees,
     xy_to_geocode,
 )
-from sftrl_repro.envs.virl.names import LANDMARK_KINDS, VLN_MINI_CITIES
-from sftrl_repro.envs.virl.rail import NO_LANDMARKS, build_rail, route_instructions
-from sftrl_repro.envs.virl.render import StreetViewRenderer, grid_shape
-from sftrl_repro.envs.virl.route import Leg, Route
-from sftrl_repro.envs.virl.styles import STYLES
+from sftrl_repro.games.virl.names import LANDMARK_KINDS, VLN_MINI_CITIES
+from sftrl_repro.games.virl.rail import NO_LANDMARKS, build_rail, route_instructions
+from sftrl_repro.games.virl.render import StreetViewRenderer, grid_shape
+from sftrl_repro.games.virl.route import Leg, Route
+from sftrl_repro.games.virl.styles import STYLES
 
 PRINTABLE = set(string.printable)
 

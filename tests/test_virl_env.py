@@ -14,8 +14,8 @@ from sftrl_repro.envs import VIRL_ID
 from sftrl_repro.envs.virl import VIRLEnv
 from sftrl_repro.envs.virl.env import MAX_PROMPT_CHARS
 from sftrl_repro.envs.virl.policies import RandomPolicy, baseline_table, oracle_policy, run_policy
-from sftrl_repro.envs.virl.rail import INTERSECTION_SEEN
-from sftrl_repro.envs.virl.render import grid_shape
+from sftrl_repro.games.virl.rail import INTERSECTION_SEEN
+from sftrl_repro.games.virl.render import grid_shape
 from sftrl_repro.prompts.chat import has_image, message_text
 from sftrl_repro.prompts.virl import (
     INTERSECTION_TEXT,
@@ -274,7 +274,7 @@ def test_bad_arguments_are_one_clear_error():
 
 
 def test_city_argument_uses_its_routes():
-    from sftrl_repro.envs.virl.city import vln_mini_cities
+    from sftrl_repro.games.virl.city import vln_mini_cities
 
     lagos = vln_mini_cities()[7]
     env = VIRLEnv(city=lagos, modality="vision", image_size=TINY)
@@ -289,7 +289,7 @@ def test_envs_prompts_and_rewards_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import sftrl_repro.envs.virl.env, sftrl_repro.envs.virl.real_data, "
+    code = ("import sys; import sftrl_repro.envs.virl.env, sftrl_repro.games.virl.real_data, "
             "sftrl_repro.envs.virl.policies, sftrl_repro.rewards.virl, sftrl_repro.prompts.virl; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

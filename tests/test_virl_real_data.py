@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from sftrl_repro.envs.virl import VIRLEnv
-from sftrl_repro.envs.virl.city import CityConfig, generate_city
+from sftrl_repro.games.virl.city import CityConfig, generate_city
 from sftrl_repro.envs.virl.policies import oracle_policy, run_policy
-from sftrl_repro.envs.virl.real_data import (
+from sftrl_repro.games.virl.real_data import (
     DATA_ENV_VAR,
     MAPPING_FILE,
     MAPPING_RADIUS_M,
@@ -29,7 +29,7 @@ from sftrl_repro.envs.virl.real_data import (
     parse_milestones,
     write_fixture,
 )
-from sftrl_repro.envs.virl.render import panorama_view, view_grid
+from sftrl_repro.games.virl.render import panorama_view, view_grid
 
 N_ROUTES = 3
 

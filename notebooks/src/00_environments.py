@@ -37,7 +37,7 @@ import pandas as pd
 
 import sftrl_repro
 from sftrl_repro.envs import GENERAL_POINTS_ID
-from sftrl_repro.envs.gp_stats import hand_space, solver_statistics
+from sftrl_repro.games.gp_stats import hand_space, solver_statistics
 from sftrl_repro.envs.scripted import play_episode
 from sftrl_repro.paper import write_paper_tables
 from sftrl_repro.paths import results_dir

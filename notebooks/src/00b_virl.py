@@ -37,10 +37,10 @@ import numpy as np
 import pandas as pd
 
 from sftrl_repro.envs.virl import VIRLEnv
-from sftrl_repro.envs.virl.city import city_summary, training_city
-from sftrl_repro.envs.virl.plot import plot_city, plot_views, save_figure
+from sftrl_repro.games.virl.city import city_summary, training_city
+from sftrl_repro.plots.virl import plot_city, plot_views, save_figure
 from sftrl_repro.envs.virl.policies import baseline_table, walk_to
-from sftrl_repro.envs.virl.rail import build_rail, rail_rows, unwrapped_differences
+from sftrl_repro.games.virl.rail import build_rail, rail_rows, unwrapped_differences
 from sftrl_repro.paths import figures_dir, results_dir
 from sftrl_repro.prompts.virl import numbered_instructions
 from sftrl_repro.utils import check_choice, check_int, write_csv_atomic

@@ -24,9 +24,9 @@ from datasets import Dataset, List, Value
 from PIL import Image as PILImage
 
 from sftrl_repro.data.format import demonstrations
-from sftrl_repro.envs.cards import RANKS, card_values
+from sftrl_repro.games.cards import RANKS, card_values
 from sftrl_repro.envs.general_points import GeneralPointsEnv
-from sftrl_repro.envs.solver import one_solution, solve
+from sftrl_repro.games.solver import one_solution, solve
 from sftrl_repro.prompts.chat import assistant_message, user_message
 from sftrl_repro.prompts.gp import gp_answer, parse_gp_answer
 from sftrl_repro.rewards import arith

@@ -47,7 +47,7 @@ def virl_sft_dataset(
         ground-truth action) and, for vision, ``images``.
     """
     from sftrl_repro.envs.virl.env import VIRLEnv
-    from sftrl_repro.envs.virl.render import TINY_VIEW_SIZE
+    from sftrl_repro.games.virl.render import TINY_VIEW_SIZE
 
     check_int("n", n, low=1)
     check_int("seed", seed, low=0)

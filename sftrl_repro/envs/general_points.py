@@ -38,9 +38,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sftrl_repro.envs.cards import FACE_RANKS, RANKS, RULES, SUITS, card_values
-from sftrl_repro.envs.render import PAPER_CANVAS, render_hand
-from sftrl_repro.envs.solver import is_solvable, one_solution
+from sftrl_repro.games.cards import FACE_RANKS, RANKS, RULES, SUITS, card_values
+from sftrl_repro.games.render import PAPER_CANVAS, render_hand
+from sftrl_repro.games.solver import is_solvable, one_solution
 from sftrl_repro.prompts.chat import assistant_message
 from sftrl_repro.prompts.gp import gp_conversation, gp_prompt
 from sftrl_repro.prompts.parsing import MAX_ANSWER_CHARS, clip_answer

@@ -45,8 +45,8 @@ def tokenizer_corpus(n_hands: int = 400, seed: int = 0) -> list[str]:
         n_hands: hands to write prompts and answers for (each under both rules and modalities).
         seed: seed of the hand sampler.
     """
-    from sftrl_repro.envs.cards import RANKS, card_values
-    from sftrl_repro.envs.solver import solve
+    from sftrl_repro.games.cards import RANKS, card_values
+    from sftrl_repro.games.solver import solve
     from sftrl_repro.prompts.gp import gp_answer, gp_prompt
     from sftrl_repro.rewards.gp import verify_gp
 

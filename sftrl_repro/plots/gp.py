@@ -24,7 +24,7 @@ def plot_card_images(images: Mapping[str, np.ndarray], *, crop: bool = True) -> 
 
 
 def plot_solutions_per_hand(space: pd.DataFrame) -> plt.Figure:
-    """Histogram of distinct solutions per solvable hand, one series per rule (``envs.gp_stats.hand_space``)."""
+    """Histogram of distinct solutions per solvable hand, one series per rule (``games.gp_stats.hand_space``)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     labels = {"id": "J/Q/K = 10 (ID)", "ood": "J/Q/K = 11/12/13 (OOD)"}
     top = int(space.n_solutions.max())

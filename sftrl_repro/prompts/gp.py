@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sftrl_repro.envs.cards import rule_description
+from sftrl_repro.games.cards import rule_description
 from sftrl_repro.prompts.chat import Message, revision_conversation
 from sftrl_repro.prompts.parsing import extract_fields
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sftrl_repro.envs.virl.geometry import COMPASS, RELATIVE
+from sftrl_repro.games.virl.geometry import COMPASS, RELATIVE
 from sftrl_repro.prompts.chat import Message, revision_conversation
 from sftrl_repro.prompts.parsing import MAX_FIELD_CHARS, clip_answer, extract_string_field
 
@@ -24,7 +24,7 @@ from sftrl_repro.prompts.parsing import MAX_FIELD_CHARS, clip_answer, extract_st
 FEEDBACK_PREFIX = "You failed this trial because"
 #: The keys of an answer, in template order; only ``"action"`` is graded.
 ANSWER_KEYS: tuple[str, ...] = ("current observation", "current instruction", "action")
-#: Said in the observation at a turning intersection (same text as ``envs.virl.rail.INTERSECTION_SEEN``).
+#: Said in the observation at a turning intersection (same text as ``games.virl.rail.INTERSECTION_SEEN``).
 INTERSECTION_TEXT = "You observe an intersection"
 ACTION_SPACES = ("absolute", "relative")
 MODALITIES = ("language", "vision")

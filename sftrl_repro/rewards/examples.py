@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from sftrl_repro.envs.cards import RANKS, card_values
-from sftrl_repro.envs.solver import one_solution
+from sftrl_repro.games.cards import RANKS, card_values
+from sftrl_repro.games.solver import one_solution
 from sftrl_repro.prompts.gp import gp_answer
 from sftrl_repro.rewards.gp import REWARD_MODES, verify_gp
 

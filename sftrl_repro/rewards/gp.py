@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import NamedTuple
 
-from sftrl_repro.envs.cards import card_values, normalize_rank
-from sftrl_repro.envs.solver import solve
+from sftrl_repro.games.cards import card_values, normalize_rank
+from sftrl_repro.games.solver import solve
 from sftrl_repro.prompts.gp import GPAnswer, gp_feedback, parse_gp_answer
 from sftrl_repro.rewards import arith
 

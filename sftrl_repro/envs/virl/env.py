@@ -1,7 +1,7 @@
 """``VIRLEnv``: V-IRL vision-language navigation as a Gymnasium environment (PAPER.md section 3).
 
 One episode is one route. The agent stands on the ground-truth rail (see
-:mod:`~sftrl_repro.envs.virl.rail`); each step it answers the current point's prompt with a JSON-like
+:mod:`~sftrl_repro.games.virl.rail`); each step it answers the current point's prompt with a JSON-like
 object whose ``"action"`` is graded by exact match:
 
 * right: reward +1, and the agent moves to the next point (a new prompt whose history holds the
@@ -35,10 +35,10 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from sftrl_repro.envs.virl.city import TRAIN_ROUTES, City
-from sftrl_repro.envs.virl.rail import ACTION_SPACES, DROP_RATE, STRAIGHT_LINE_LENGTH, Rail, RailPoint
-from sftrl_repro.envs.virl.render import PAPER_VIEW_SIZE, grid_shape
-from sftrl_repro.envs.virl.sources import GeneratedRoutes, RouteSet, make_route_set
+from sftrl_repro.games.virl.city import TRAIN_ROUTES, City
+from sftrl_repro.games.virl.rail import ACTION_SPACES, DROP_RATE, STRAIGHT_LINE_LENGTH, Rail, RailPoint
+from sftrl_repro.games.virl.render import PAPER_VIEW_SIZE, grid_shape
+from sftrl_repro.games.virl.sources import GeneratedRoutes, RouteSet, make_route_set
 from sftrl_repro.prompts.chat import assistant_message
 from sftrl_repro.prompts.parsing import MAX_ANSWER_CHARS, clip_answer
 from sftrl_repro.prompts.virl import (
@@ -66,8 +66,8 @@ class VIRLEnv(gymnasium.Env):
             ``turn_direction(left | right | slightly left | slightly right)``).
         routes: ``"train"`` (generated New York-style city, 1,000 routes), ``"vln_mini"`` (18 generated
             routes in 9 styled cities, the visual-OOD set), ``"real"`` (the authors' files, see
-            ``data_dir``), or a :class:`~sftrl_repro.envs.virl.sources.RouteSet`.
-        city: alternatively, one generated :class:`~sftrl_repro.envs.virl.city.City` or a list of them:
+            ``data_dir``), or a :class:`~sftrl_repro.games.virl.sources.RouteSet`.
+        city: alternatively, one generated :class:`~sftrl_repro.games.virl.city.City` or a list of them:
             their routes are used (``routes`` must then be left at its default).
         verify_iter: graded attempts per rail point (the paper's 2).
         reward_mode: ``"paper"`` (default) or ``"official"`` (see the module docstring and

@@ -6,7 +6,7 @@ Conventions used throughout V-IRL:
 * a heading is in degrees clockwise from north, in ``[0, 360)``: 0 = north, 90 = east;
 * a turn is the signed heading change wrapped to ``[-180, 180)``: negative = to the left.
 
-The relative labels follow the authors' thresholds (PAPER.md section 3): a change below -45 degrees
+The relative labels follow the authors' thresholds (paper Sec. 4.2): a change below -45 degrees
 is ``left``, above +45 ``right``, in ``[-45, 0]`` ``slightly left`` and in ``(0, 45]`` ``slightly right``
 (0 counts as slightly left, as in their code). The authors apply these thresholds to the *raw*
 difference ``next - previous`` without wrapping, so a turn from 350 to 10 degrees (+20, slightly

@@ -1,4 +1,4 @@
-"""The ground-truth rail of a route, and its instructions (PAPER.md section 3).
+"""The ground-truth rail of a route, and its instructions (paper Sec. 4.2).
 
 The agent of the paper never leaves the rail: it is shown the observation of the current rail point,
 answers with an action, and moves to the next point only when the action is the ground truth. A rail
@@ -18,7 +18,7 @@ is built the way the authors build it:
 Headings come from the route (computed geometrically for generated cities, read from
 ``to_next_intersection_heading`` for real data). Relative labels are computed with wrap-around by
 default; ``wrap_relative=False`` reproduces the authors' unwrapped difference (see
-:mod:`~sftrl_repro.envs.virl.geometry`), which also changes the words of the instructions.
+:mod:`~sftrl_repro.games.virl.geometry`), which also changes the words of the instructions.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sftrl_repro.envs.virl.geometry import Point, distance, lerp, relative_turn
-from sftrl_repro.envs.virl.route import Route
+from sftrl_repro.games.virl.geometry import Point, distance, lerp, relative_turn
+from sftrl_repro.games.virl.route import Route
 
 #: Observation text of a point where nothing is named (the authors' wording).
 NO_LANDMARKS = "No landmarks nearby"

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from sftrl_repro.envs.virl.geometry import (
+from sftrl_repro.games.virl.geometry import (
     COMPASS,
     Point,
     compass_name,
@@ -39,8 +39,8 @@ from sftrl_repro.envs.virl.geometry import (
     unit_vector,
     wrap_degrees,
 )
-from sftrl_repro.envs.virl.names import CITY_NAMES, LANDMARK_KINDS, VLN_MINI_CITIES, LandmarkNamer, street_names
-from sftrl_repro.envs.virl.route import Landmark, Leg, Route
+from sftrl_repro.games.virl.names import CITY_NAMES, LANDMARK_KINDS, VLN_MINI_CITIES, LandmarkNamer, street_names
+from sftrl_repro.games.virl.route import Landmark, Leg, Route
 from sftrl_repro.utils.params import check_choice, check_int
 
 #: Number of routes of the default training city (the authors' NYC set has 1,000 routes).
@@ -55,7 +55,7 @@ class CityConfig:
 
     Attributes:
         name: the city; picks its street and landmark names and its visual style (one of
-            :data:`~sftrl_repro.envs.virl.names.CITY_NAMES`).
+            :data:`~sftrl_repro.games.virl.names.CITY_NAMES`).
         seed: the seed; with ``name`` and ``tag`` it decides everything.
         n_routes: number of distinct routes to generate.
         tag: separates cities that share a name and a seed (``"train"`` vs ``"vln_mini"``).

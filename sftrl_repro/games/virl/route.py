@@ -2,18 +2,18 @@
 
 A route is a start, a facing direction, and a list of straight *legs*. Each leg is walked along one
 heading and ends at a turning intersection, except the last, which ends at the destination. This is
-exactly what the authors' ``route_infos.json`` holds (PAPER.md section 3): ``start_place``,
+exactly what the authors' ``route_infos.json`` holds (paper Sec. 4.2): ``start_place``,
 ``init_heading``, ``route_results.geocode_list`` (the leg ends) and ``milestone_info`` (one block
 per leg with ``to_next_intersection_heading`` and the ``landmarks`` seen where the leg ends).
 Everything per-episode (the dropped forward points, a random initial heading) is decided later, when
-:func:`~sftrl_repro.envs.virl.rail.build_rail` lays the ground-truth rail over a route.
+:func:`~sftrl_repro.games.virl.rail.build_rail` lays the ground-truth rail over a route.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sftrl_repro.envs.virl.geometry import Point
+from sftrl_repro.games.virl.geometry import Point
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Landmark:
 
     Attributes:
         name: display name, ASCII, unique within its city (e.g. ``"Hotel Brera"``).
-        kind: one of :data:`~sftrl_repro.envs.virl.names.LANDMARK_KINDS` (``"cafe"``, ``"bank"``, ...);
+        kind: one of :data:`~sftrl_repro.games.virl.names.LANDMARK_KINDS` (``"cafe"``, ``"bank"``, ...);
             decides the facade drawn in street views.
         position: where the facade stands, ``(x, y)`` metres (a few metres off the street).
         anchor: the point on the street in front of it, ``(x, y)`` metres; a route ending at this

@@ -6,8 +6,8 @@ import itertools
 
 import pandas as pd
 
-from sftrl_repro.envs.cards import FACE_RANKS, RANKS, RULES, card_values
-from sftrl_repro.envs.solver import solve
+from sftrl_repro.games.cards import FACE_RANKS, RANKS, RULES, card_values
+from sftrl_repro.games.solver import solve
 
 
 def hand_space(target: int = 24) -> pd.DataFrame:

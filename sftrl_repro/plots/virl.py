@@ -13,11 +13,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sftrl_repro.envs.virl.city import City
-from sftrl_repro.envs.virl.names import LANDMARK_KINDS
-from sftrl_repro.envs.virl.rail import Rail
-from sftrl_repro.envs.virl.render import VIEW_NAMES, grid_separator
-from sftrl_repro.envs.virl.styles import KIND_STYLES
+from sftrl_repro.games.virl.city import City
+from sftrl_repro.games.virl.names import LANDMARK_KINDS
+from sftrl_repro.games.virl.rail import Rail
+from sftrl_repro.games.virl.render import VIEW_NAMES, grid_separator
+from sftrl_repro.games.virl.styles import KIND_STYLES
 from sftrl_repro.utils.io import write_bytes_atomic
 
 _POINT_STYLE = {  # marker, size, colour of each rail point kind

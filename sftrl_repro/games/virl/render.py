@@ -27,9 +27,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sftrl_repro.envs.virl.city import City
-from sftrl_repro.envs.virl.geometry import Point, heading_between, wrap_degrees
-from sftrl_repro.envs.virl.styles import KIND_STYLES, STYLES, CityStyle, KindStyle
+from sftrl_repro.games.virl.city import City
+from sftrl_repro.games.virl.geometry import Point, heading_between, wrap_degrees
+from sftrl_repro.games.virl.styles import KIND_STYLES, STYLES, CityStyle, KindStyle
 
 #: The authors' view size (``resolution: 1200``); the default of :class:`~sftrl_repro.envs.virl.env.VIRLEnv`.
 PAPER_VIEW_SIZE = 1200

@@ -2,7 +2,7 @@
 
 The data is not in git. It is the Hugging Face dataset ``tianzhechu/SFTvsRL_Data``: unzip
 ``nyc_1k_routes.zip`` (the 1,000 NYC training routes, 2.17 GB) or ``VLN_mini.zip`` (the 18 VLN-mini
-routes, 58.6 MB) anywhere. A data folder holds (PAPER.md section 3):
+routes, 58.6 MB) anywhere. A data folder holds (paper Sec. 4.2):
 
 * ``route_infos.json``: ``[route_list, route_num]``. A route has ``start_place.relocated_geocode``
   (``[lat, lng]``), ``init_heading`` (degrees; 0 or missing means "draw one at random"),
@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sftrl_repro.envs.virl.city import CityConfig, generate_city
-from sftrl_repro.envs.virl.geometry import (
+from sftrl_repro.games.virl.city import CityConfig, generate_city
+from sftrl_repro.games.virl.geometry import (
     COMPASS,
     compass_name,
     distance,
@@ -45,10 +45,10 @@ from sftrl_repro.envs.virl.geometry import (
     lerp,
     xy_to_geocode,
 )
-from sftrl_repro.envs.virl.rail import RailPoint, build_rail
-from sftrl_repro.envs.virl.render import panorama_view
-from sftrl_repro.envs.virl.route import Leg, Route
-from sftrl_repro.envs.virl.sources import RouteSet
+from sftrl_repro.games.virl.rail import RailPoint, build_rail
+from sftrl_repro.games.virl.render import panorama_view
+from sftrl_repro.games.virl.route import Leg, Route
+from sftrl_repro.games.virl.sources import RouteSet
 from sftrl_repro.utils.io import write_bytes_atomic, write_json_atomic
 
 #: Environment variable read when no data folder is passed.
@@ -172,7 +172,7 @@ def _landmark_name(phrase: str) -> str:
 
 
 def route_from_authors(info: dict, index: int, *, city: str) -> Route:
-    """One route of ``route_infos.json`` as a :class:`~sftrl_repro.envs.virl.route.Route`.
+    """One route of ``route_infos.json`` as a :class:`~sftrl_repro.games.virl.route.Route`.
 
     Positions are metres around the route's start. ``init_heading`` 0 or missing becomes ``None``
     (drawn per episode, as the authors do).
@@ -271,7 +271,7 @@ class PanoramaStore:
         return (float(self._latlng[i, 0]), float(self._latlng[i, 1])), self._ids[i], float(dist[i])
 
     def snapper(self, origin: tuple[float, float]):
-        """A ``snap(geocode, required)`` for :func:`~sftrl_repro.envs.virl.rail.build_rail` (metres around ``origin``)."""
+        """A ``snap(geocode, required)`` for :func:`~sftrl_repro.games.virl.rail.build_rail` (metres around ``origin``)."""
 
         def snap(geocode, required):
             found, pano_id, dist = self.nearest(geocode)

@@ -2,8 +2,8 @@
 
 A :class:`RouteSet` holds routes and knows how to lay a rail over one and how to show a rail point
 as 4 street views. Two kinds exist: :class:`GeneratedRoutes` (procedural cities, views drawn by
-:class:`~sftrl_repro.envs.virl.render.StreetViewRenderer`) and
-:class:`~sftrl_repro.envs.virl.real_data.RealRoutes` (the authors' files, views cut from panoramas).
+:class:`~sftrl_repro.games.virl.render.StreetViewRenderer`) and
+:class:`~sftrl_repro.games.virl.real_data.RealRoutes` (the authors' files, views cut from panoramas).
 :func:`make_route_set` turns the environment's ``routes=`` argument into one.
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sftrl_repro.envs.virl.city import TRAIN_ROUTES, City, training_city, vln_mini_cities
-from sftrl_repro.envs.virl.rail import Rail, RailPoint, build_rail
-from sftrl_repro.envs.virl.render import StreetViewRenderer, view_grid
-from sftrl_repro.envs.virl.route import Route
+from sftrl_repro.games.virl.city import TRAIN_ROUTES, City, training_city, vln_mini_cities
+from sftrl_repro.games.virl.rail import Rail, RailPoint, build_rail
+from sftrl_repro.games.virl.render import StreetViewRenderer, view_grid
+from sftrl_repro.games.virl.route import Route
 
 #: The named route sets the environment accepts as ``routes=``.
 ROUTE_SOURCES = ("train", "vln_mini", "real")
@@ -35,7 +35,7 @@ class RouteSet:
     routes: tuple[Route, ...]
 
     def rail(self, route: Route, *, rng: np.random.Generator, **rail_kwargs) -> Rail:
-        """The ground-truth rail of one episode (see :func:`~sftrl_repro.envs.virl.rail.build_rail`)."""
+        """The ground-truth rail of one episode (see :func:`~sftrl_repro.games.virl.rail.build_rail`)."""
         return build_rail(route, rng=rng, **rail_kwargs)
 
     def views(self, route: Route, point: RailPoint, size: int) -> list[np.ndarray]:
@@ -99,7 +99,7 @@ def make_route_set(routes: str | RouteSet, *, data_dir: str | os.PathLike | None
     if routes == "vln_mini":
         return GeneratedRoutes(vln_mini_cities(city_seed), name="vln_mini")
     if routes == "real":
-        from sftrl_repro.envs.virl.real_data import load_real_routes
+        from sftrl_repro.games.virl.real_data import load_real_routes
 
         return load_real_routes(data_dir)
     options = ", ".join(repr(v) for v in ROUTE_SOURCES)

@@ -1,0 +1,217 @@
+"""Exact solver of the "make T from these numbers" puzzle (GeneralPoints, PAPER.md section 2).
+
+Every value is an exact rational (:class:`fractions.Fraction`); nothing is ever evaluated as a
+float. The search is a dynamic programme over sub-multisets, memoised across hands:
+
+* ``_expressions(sub)`` maps every value reachable from the sub-multiset ``sub`` (a sorted tuple)
+  to the set of *canonical* expressions that reach it, each number used exactly once;
+* for the full hand, a split into two parts ``(A, B)`` reaches the target if some value ``a`` of A
+  meets a value ``b`` of B with ``a op b == T``; instead of combining every pair, the partner ``b``
+  is looked up by inverting ``op`` (``b = T - a``, ``a - T``, ``T / a`` ...), a hash lookup.
+
+Sub-multisets of sizes 1..n-1 are shared by many hands (455 triples cover all 1820 four-card
+hands), so solving the whole hand space costs little more than solving the triples once.
+
+Canonical form: sums and products are flattened and their operands sorted, so ``a+b``/``b+a``,
+``(a+b)+c``/``a+(b+c)`` and ``a-(b-c)``/``a+c-b`` are one formula; brackets appear only where
+needed. "Distinct formulas" means distinct canonical forms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from functools import lru_cache
+
+# An expression tree in canonical form, hashable:
+#   ("n", k)               a number k
+#   ("s", plus, minus)     sum: sum(plus) - sum(minus); operands are never sums, sorted tuples
+#   ("p", num, den)        product: prod(num) / prod(den); operands are never products, sorted
+Expr = tuple
+
+
+def _sort_key(e: Expr) -> str:
+    return render(e)
+
+
+def _parts(e: Expr, kind: str) -> tuple[tuple[Expr, ...], tuple[Expr, ...]]:
+    """Operands of ``e`` seen as a sum (``kind='s'``) or product (``'p'``): (positive, negative)."""
+    if e[0] == kind:
+        return e[1], e[2]
+    return (e,), ()
+
+
+def _make(kind: str, pos: Iterable[Expr], neg: Iterable[Expr]) -> Expr:
+    return (kind, tuple(sorted(pos, key=_sort_key)), tuple(sorted(neg, key=_sort_key)))
+
+
+def _add(x: Expr, y: Expr) -> Expr:
+    (xp, xn), (yp, yn) = _parts(x, "s"), _parts(y, "s")
+    return _make("s", xp + yp, xn + yn)
+
+
+def _sub(x: Expr, y: Expr) -> Expr:
+    (xp, xn), (yp, yn) = _parts(x, "s"), _parts(y, "s")
+    return _make("s", xp + yn, xn + yp)
+
+
+def _mul(x: Expr, y: Expr) -> Expr:
+    (xp, xn), (yp, yn) = _parts(x, "p"), _parts(y, "p")
+    return _make("p", xp + yp, xn + yn)
+
+
+def _div(x: Expr, y: Expr) -> Expr:
+    (xp, xn), (yp, yn) = _parts(x, "p"), _parts(y, "p")
+    return _make("p", xp + yn, xn + yp)
+
+
+@lru_cache(maxsize=None)
+def render(e: Expr) -> str:
+    """The canonical expression as a formula string with minimal brackets (no spaces)."""
+    kind = e[0]
+    if kind == "n":
+        return str(e[1])
+    if kind == "s":
+        # Operands of a sum are numbers or products: never bracketed.
+        return "+".join(render(t) for t in e[1]) + "".join("-" + render(t) for t in e[2])
+    # Operands of a product are numbers or sums: sums need brackets.
+    def factor(t: Expr) -> str:
+        return f"({render(t)})" if t[0] == "s" else render(t)
+
+    return "*".join(factor(t) for t in e[1]) + "".join("/" + factor(t) for t in e[2])
+
+
+def _combine(xs: dict[Fraction, set], ys: dict[Fraction, set], out: dict[Fraction, set]) -> None:
+    """All ``x op y`` (both orders for ``-`` and ``/``) of values of two disjoint parts, into ``out``."""
+    for a, ea in xs.items():
+        for b, eb in ys.items():
+            results = [(a + b, _add), (a - b, _sub), (b - a, None), (a * b, _mul)]
+            for value, op in results:
+                bucket = out.setdefault(value, set())
+                for x in ea:
+                    for y in eb:
+                        bucket.add(op(x, y) if op is not None else _sub(y, x))
+            if b != 0:
+                bucket = out.setdefault(a / b, set())
+                for x in ea:
+                    for y in eb:
+                        bucket.add(_div(x, y))
+            if a != 0:
+                bucket = out.setdefault(b / a, set())
+                for x in ea:
+                    for y in eb:
+                        bucket.add(_div(y, x))
+
+
+def _splits(sub: tuple[int, ...]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Distinct unordered splits of a sorted multiset into two non-empty sorted sub-multisets."""
+    n = len(sub)
+    seen: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
+    out = []
+    for mask in range(1, (1 << n) - 1):
+        if not mask & 1:  # fix element 0 on the left: each unordered split once (up to multiset)
+            continue
+        left = tuple(sub[i] for i in range(n) if mask >> i & 1)
+        right = tuple(sub[i] for i in range(n) if not mask >> i & 1)
+        key = (left, right)
+        if key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
+@lru_cache(maxsize=None)
+def _expressions(sub: tuple[int, ...]) -> dict[Fraction, frozenset]:
+    """Every value reachable from the sorted multiset ``sub`` -> its canonical expressions."""
+    if len(sub) == 1:
+        return {Fraction(sub[0]): frozenset({("n", sub[0])})}
+    out: dict[Fraction, set] = {}
+    for left, right in _splits(sub):
+        _combine(_expressions(left), _expressions(right), out)
+    return {v: frozenset(es) for v, es in out.items()}
+
+
+def _partner_values(a: Fraction, target: Fraction, b_values: dict) -> list[tuple[Fraction, str]]:
+    """Values ``b`` of the other part with ``a op b == target``, and the op, by inverting each op."""
+    hits = []
+    candidates = [(target - a, "a+b"), (a - target, "a-b"), (target + a, "b-a")]
+    if a != 0:
+        candidates.append((target / a, "a*b"))
+        candidates.append((target * a, "b/a"))
+    elif target == 0:  # 0 * b == 0 for every b
+        candidates.extend((b, "a*b") for b in b_values)
+    if target != 0:
+        candidates.append((a / target, "a/b"))
+    elif a == 0:  # 0 / b == 0 for every non-zero b
+        candidates.extend((b, "a/b") for b in b_values if b != 0)
+    for b, op in candidates:
+        if b in b_values and not (op == "a/b" and b == 0):
+            hits.append((b, op))
+    return hits
+
+
+_OPS = {"a+b": lambda x, y: _add(x, y), "a-b": lambda x, y: _sub(x, y), "b-a": lambda x, y: _sub(y, x),
+        "a*b": lambda x, y: _mul(x, y), "a/b": lambda x, y: _div(x, y), "b/a": lambda x, y: _div(y, x)}
+
+
+@lru_cache(maxsize=None)
+def _solve_sorted(numbers: tuple[int, ...], target: int) -> tuple[str, ...]:
+    if len(numbers) == 1:
+        return (str(numbers[0]),) if numbers[0] == target else ()
+    goal = Fraction(target)
+    found: set[Expr] = set()
+    for left, right in _splits(numbers):
+        xs, ys = _expressions(left), _expressions(right)
+        if len(xs) > len(ys):  # iterate over the smaller side, look up in the larger
+            xs, ys = ys, xs
+        for a, ea in xs.items():
+            for b, op in _partner_values(a, goal, ys):
+                make = _OPS[op]
+                for x in ea:
+                    for y in ys[b]:
+                        found.add(make(x, y))
+    return tuple(sorted({render(e) for e in found}, key=lambda s: (len(s), s)))
+
+
+def _check_numbers(numbers: Sequence[int]) -> tuple[int, ...]:
+    values = tuple(sorted(int(n) for n in numbers))
+    if not 1 <= len(values) <= 6:
+        raise ValueError(f"solve() takes 1 to 6 numbers, got {len(values)}")
+    return values
+
+
+def solve(numbers: Sequence[int], target: int = 24) -> list[str]:
+    """Every distinct formula (canonical form, see the module docstring) that makes ``target``.
+
+    Each number is used exactly once with ``+ - * /`` and brackets, in exact rational arithmetic.
+    Results are cached per multiset, so repeated hands cost a dictionary lookup.
+
+    Args:
+        numbers: the card values (any order; 1 to 6 of them).
+        target: the integer to reach.
+
+    Returns:
+        The formulas without ``=target``, shortest first (ties alphabetical); ``[]`` if unsolvable.
+
+    >>> solve([4, 4, 10, 10])
+    ['(10*10-4)/4']
+    """
+    return list(_solve_sorted(_check_numbers(numbers), int(target)))
+
+
+def is_solvable(numbers: Sequence[int], target: int = 24) -> bool:
+    """Whether ``numbers`` can make ``target`` (cached)."""
+    return bool(_solve_sorted(_check_numbers(numbers), int(target)))
+
+
+def one_solution(numbers: Sequence[int], target: int = 24) -> str | None:
+    """The first formula of :func:`solve` (shortest, then alphabetical), or ``None`` if unsolvable."""
+    found = _solve_sorted(_check_numbers(numbers), int(target))
+    return found[0] if found else None
+
+
+def clear_cache() -> None:
+    """Forget every memoised result (used by the cold-solve benchmark)."""
+    _solve_sorted.cache_clear()
+    _expressions.cache_clear()
+    render.cache_clear()
