@@ -179,6 +179,8 @@ def test_user_errors_name_valid_values(tmp_path):
         load_policy("huge", "language")
     with pytest.raises(ValueError, match="'language', 'vision'"):
         load_policy("tiny", "audio")
+    with pytest.raises(ValueError, match="base='trained' is not valid; choose one of: 'random', 'pretrained'"):
+        load_policy("tiny", "language", base="trained")
     with pytest.raises(ValueError, match="SmolLM2 reads text only"):
         load_policy("small", "vision")
     with pytest.raises(ValueError, match="no config.json"):

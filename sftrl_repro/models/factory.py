@@ -21,6 +21,9 @@ from sftrl_repro.utils.params import check_choice
 
 SCALES = ("tiny", "small", "paper")
 MODALITIES = ("language", "vision")
+#: ``tiny`` only: where the weights start. ``'pretrained'``: the package's own pretrained base
+#: (:mod:`sftrl_repro.trainers.pretrain`); ``'random'``: a fresh random initialisation.
+BASES = ("random", "pretrained")
 
 
 def load_policy(
@@ -33,6 +36,7 @@ def load_policy(
     seed: int = 0,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    base: str = "random",
 ) -> Policy:
     """Build or load the policy for a scale and a modality.
 
@@ -48,12 +52,15 @@ def load_policy(
         seed: ``tiny`` only: seed of the weight initialisation.
         device: default ``'cuda'`` when available, else ``'cpu'``.
         dtype: default bf16 on a GPU (and always for ``paper``), float32 on the CPU.
+        base: ``tiny`` only: ``'random'`` (a fresh random initialisation) or ``'pretrained'``
+            (the package's pretrained tiny base, built and cached under ``runs/`` on first use).
 
     Returns:
         A :class:`~sftrl_repro.models.policy.Policy` in eval mode on ``device``.
     """
     check_choice("scale", scale, SCALES)
     check_choice("modality", modality, MODALITIES)
+    check_choice("base", base, BASES)
     if scale == "small" and modality == "vision":
         raise ValueError("scale='small' with modality='vision' is not valid: SmolLM2 reads text only; "
                          "choose scale='tiny' or scale='paper' for vision tasks")
@@ -71,8 +78,17 @@ def load_policy(
     if scale == "tiny":
         from sftrl_repro.models.tiny import build_tiny
 
-        model, processor = build_tiny(modality, spec or TinySpec(), seed=seed)
-        name = f"tiny-{modality}-init-seed{seed}"
+        if base == "pretrained":
+            try:
+                from sftrl_repro.trainers.pretrain import pretrained_base
+            except ImportError as err:  # the pretraining trainer is not in this checkout yet
+                raise NotImplementedError("base='pretrained' needs sftrl_repro.trainers.pretrain; "
+                                          "use base='random'") from err
+            model, processor = pretrained_base(modality, spec=spec)
+            name = f"tiny-{modality}-pretrained"
+        else:
+            model, processor = build_tiny(modality, spec or TinySpec(), seed=seed)
+            name = f"tiny-{modality}-init-seed{seed}"
     elif scale == "small":
         from sftrl_repro.models.small import build_small
 
