@@ -100,7 +100,7 @@ def test_info_and_conversation_describe_the_current_point():
     assert roles == ["user", "assistant", "user"]
     assert message_text(info2["conversation"][1]) == wrong
     assert obs["text"] == message_text(info2["conversation"][-1])
-    assert obs["text"].startswith("You failed this trial because you made an incorrect action.")
+    assert obs["text"].startswith("You failed this trial because you make incorrect action.")  # theirs, verbatim
     assert [has_image(m) for m in info2["conversation"]] == [True, False, False]
 
 

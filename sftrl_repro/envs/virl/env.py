@@ -1,8 +1,10 @@
-"""``VIRLEnv``: V-IRL vision-language navigation as a Gymnasium environment (PAPER.md section 3).
+"""``VIRLEnv``: V-IRL vision-language navigation as a Gymnasium environment (paper Sec. 4.2).
 
 One episode is one route. The agent stands on the ground-truth rail (see
-:mod:`~sftrl_repro.games.virl.rail`); each step it answers the current point's prompt with a JSON-like
-object whose ``"action"`` is graded by exact match:
+:mod:`~sftrl_repro.games.virl.rail`; ``rail="authors"`` by default: the rule of the authors' code,
+LeslieTrue/SFTvsRL @ 5a6ea55); each step it answers the current point's prompt (the authors' ``Q_VIRL_L`` /
+``Q_VIRL_VL`` byte for byte by default, see :mod:`sftrl_repro.prompts.virl`) with a JSON-like object
+whose ``"action"`` is graded by exact match:
 
 * right: reward +1, and the agent moves to the next point (a new prompt whose history holds the
   ground-truth observations and actions so far); ``stop()`` at the destination ends the episode with
@@ -14,7 +16,9 @@ object whose ``"action"`` is graded by exact match:
 
   - ``reward_mode="paper"`` (default): the episode is truncated on that answer;
   - ``reward_mode="official"``: as in the authors' code, one more generation is requested; it is
-    not graded, earns -1 (outcome ``"step_limit"``) and truncates the episode.
+    not graded (a right answer too), earns -1 (outcome ``"step_limit"``) and truncates the episode;
+    at the destination it is also ``terminated``, elsewhere the info already describes the next rail
+    point, as their env moves on (their trainer then ends the episode; so does this env).
 
 Observations are ``{"text": str}`` (language) or ``{"text": str, "image": uint8 (H, W, 3)}``
 (vision: the 2x2 street-view grid ``[front, right; back, left]`` of the current point; ``H = W =
@@ -36,13 +40,21 @@ import numpy as np
 from gymnasium import spaces
 
 from sftrl_repro.games.virl.city import TRAIN_ROUTES, City
-from sftrl_repro.games.virl.rail import ACTION_SPACES, DROP_RATE, STRAIGHT_LINE_LENGTH, Rail, RailPoint
+from sftrl_repro.games.virl.rail import (
+    ACTION_SPACES,
+    DROP_RATE,
+    RAIL_MODES,
+    STRAIGHT_LINE_LENGTH,
+    Rail,
+    RailPoint,
+)
 from sftrl_repro.games.virl.render import PAPER_VIEW_SIZE, grid_shape
 from sftrl_repro.games.virl.sources import GeneratedRoutes, RouteSet, make_route_set
 from sftrl_repro.prompts.chat import assistant_message
 from sftrl_repro.prompts.parsing import MAX_ANSWER_CHARS, clip_answer
 from sftrl_repro.prompts.virl import (
     MODALITIES,
+    PROMPT_STYLES,
     numbered_instructions,
     virl_answer,
     virl_conversation,
@@ -79,8 +91,13 @@ class VIRLEnv(gymnasium.Env):
         n_routes: number of routes of the generated training city.
         drop_rate: probability of dropping each candidate forward point of the rail.
         straight_line_length: a leg is cut into this many parts; inner cuts are forward-point candidates.
-        wrap_relative: ``True`` (default) labels relative turns with 360-degree wrap-around; ``False``
-            reproduces the authors' unwrapped labels (also in the instructions).
+        wrap_relative: ``True`` (default) labels relative turns with 360-degree wrap-around (the paper's
+            meaning of left/right); ``False`` reproduces the authors' unwrapped labels (also in the
+            instructions): with it, prompts equal the authors' byte for byte.
+        rail: ``"authors"`` (default: their spacing rule, texts and sentence index) or ``"package"``
+            (see :mod:`~sftrl_repro.games.virl.rail`).
+        prompt_style: ``"authors"`` (default: their prompt, answer template and feedback turns byte for
+            byte) or ``"clean"`` (see :mod:`~sftrl_repro.prompts.virl`).
         render_mode: ``None`` or ``"rgb_array"`` (:meth:`render` returns the current view grid).
 
     Reset options: ``{"route_index": i}`` picks ``routes[i]``; otherwise a route is drawn with the
@@ -104,6 +121,8 @@ class VIRLEnv(gymnasium.Env):
         drop_rate: float = DROP_RATE,
         straight_line_length: int = STRAIGHT_LINE_LENGTH,
         wrap_relative: bool = True,
+        rail: str = "authors",
+        prompt_style: str = "authors",
         render_mode: str | None = None,
     ):
         self.modality = check_choice("modality", modality, MODALITIES)
@@ -116,6 +135,8 @@ class VIRLEnv(gymnasium.Env):
             raise ValueError(f"drop_rate={drop_rate!r} is not valid; it must be a number in [0, 1]")
         self.drop_rate = float(drop_rate)
         self.wrap_relative = check_choice("wrap_relative", wrap_relative, (True, False))
+        self.rail_mode = check_choice("rail", rail, RAIL_MODES)
+        self.prompt_style = check_choice("prompt_style", prompt_style, PROMPT_STYLES)
         self.render_mode = check_choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
         if city is not None:
             if not isinstance(routes, str) or routes != "train":
@@ -168,7 +189,8 @@ class VIRLEnv(gymnasium.Env):
         self._route_index = index
         self.rail = self.route_set.rail(
             self.route_set.routes[index], rng=self.np_random, drop_rate=self.drop_rate,
-            straight_line_length=self.straight_line_length, wrap_relative=self.wrap_relative)
+            straight_line_length=self.straight_line_length, wrap_relative=self.wrap_relative,
+            mode=self.rail_mode)
         self._history = []
         self._done = self._limit_pending = self._success = False
         self._final_answer = None
@@ -192,13 +214,17 @@ class VIRLEnv(gymnasium.Env):
         answer = clip_answer(action)  # untrusted: non-str -> "", at most 4096 characters kept
         if self._limit_pending:
             # Official mode: the authors' extra generation after the last graded attempt; ignored, -1.
+            # Their env then moves to the next point (terminated too at the destination).
             self._done, self._final_answer = True, answer
-            return self._observation(), STEP_LIMIT_REWARD, False, True, self._info(None, "step_limit")
+            terminated = self._current.kind == "destination"
+            if not terminated:
+                self._point, self._grid = self._point + 1, None
+            return self._observation(), STEP_LIMIT_REWARD, terminated, True, self._info(None, "step_limit")
         point = self._current
         verdict = verify_virl(
             answer, gt_action=point.action(self.actions), landmark_observation=point.landmark_observation,
             at_intersection=point.at_intersection, landmark_name=point.landmark_name,
-            modality=self.modality, mode=self.reward_mode)
+            modality=self.modality, mode=self.reward_mode, prompt_style=self.prompt_style)
         graded = {"waypoint": point.index, "attempt": self._attempts + 1, "correct": verdict.outcome == "correct"}
         terminated = truncated = False
         if verdict.outcome == "correct":
@@ -239,7 +265,7 @@ class VIRLEnv(gymnasium.Env):
         while True:
             self._prompt = virl_prompt(self.rail.instructions, history, point.observation,
                                        at_intersection=point.at_intersection, actions=self.actions,
-                                       modality=self.modality)
+                                       modality=self.modality, prompt_style=self.prompt_style)
             if len(self._prompt) <= MAX_PROMPT_CHARS or not history:
                 break
             history = history[1:]  # an extremely long route: keep the most recent history only
@@ -282,11 +308,11 @@ class VIRLEnv(gymnasium.Env):
             "n_waypoints": len(self.rail.points),
             "waypoint": point.index,
             "gt_action": gt_action,
-            "gt_answer": virl_answer(point.observation, instruction, gt_action),
+            "gt_answer": virl_answer(point.observation, instruction, gt_action, prompt_style=self.prompt_style),
             "observation": point.observation,
             "current_instruction": instruction,
             "at_intersection": point.at_intersection,
-            "instruction": numbered_instructions(self.rail.instructions),
+            "instruction": numbered_instructions(self.rail.instructions, prompt_style=self.prompt_style),
             "graded": graded is not None,
             "graded_waypoint": graded["waypoint"] if graded else None,
             "attempt": graded["attempt"] if graded else 0,

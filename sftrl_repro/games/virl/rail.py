@@ -1,23 +1,47 @@
 """The ground-truth rail of a route, and its instructions (paper Sec. 4.2).
 
 The agent of the paper never leaves the rail: it is shown the observation of the current rail point,
-answers with an action, and moves to the next point only when the action is the ground truth. A rail
-is built the way the authors build it:
+answers with an action, and moves to the next point only when the action is the ground truth. Two
+rules lay the rail; ``mode="authors"`` (the default) is the rule of the authors' code
+(LeslieTrue/SFTvsRL @ 5a6ea55, ``NavigationEnvironment._parse_instruction_and_rail`` with
+``relocation=True``), point for point; ``mode="package"`` is the package's earlier rule, kept as an
+option.
 
-1. the **start** point: facing the initial heading, the action turns to the first leg's heading;
-2. for every leg, **forward points** interpolated along the straight line (action ``forward()``,
-   observation ``No landmarks nearby``): the leg is cut into ``straight_line_length`` equal parts and
-   each inner cut point is kept with probability ``1 - drop_rate`` (the authors' training config uses
-   5 and 0.5, so a leg has 0-4 forward points, 2 on average); points closer than ``min_gap_m`` to
-   the previous rail point or to the end of the leg are dropped too (the authors' 8 m rule; it also
-   removes their fifth cut point, which is the leg's end itself);
-3. the **intersection** at the end of every leg but the last: the landmark seen there plus
-   ``You observe an intersection``; the action turns to the next leg's heading;
-4. the **destination**: the destination's landmark text; the action is ``stop()``.
+``mode="authors"``:
 
-Headings come from the route (computed geometrically for generated cities, read from
-``to_next_intersection_heading`` for real data). Relative labels are computed with wrap-around by
-default; ``wrap_relative=False`` reproduces the authors' unwrapped difference (see
+1. the **start** point (heading: the initial heading; observation ``No landmarks nearby``; action:
+   turn to the first leg's heading; instruction 1);
+2. per leg whose length is **more than 5 m** (``MIN_LEG_M``), the points at ``i / n`` of the leg,
+   ``i = 1 .. n`` (``n = straight_line_length``, the authors' 5; the last one is the leg's end), each
+   dropped with probability ``drop_rate`` and kept only if it is **more than 8 m** (``min_gap_m``) from
+   **both** ends of the leg: legs up to 20 m get no forward point, 20-40 m get 2, longer legs 4
+   (action ``forward()``, observation ``No landmarks nearby``, heading of the leg, the leg's "Move
+   forward ..." sentence). Lengths are geodesics on WGS-84 for geocoded (real) routes
+   (:func:`~sftrl_repro.games.virl.geometry.geodesic_m`, what their ``geopy`` call gives), metres in the
+   plane for generated ones; interpolation is theirs, ``prev * (1 - i/n) + end * (i/n)`` per coordinate;
+3. the **end of every leg**: a turning intersection (the landmark text, or ``No landmark nearby``, plus
+   ``You observe an intersection``; action: turn to the next leg's heading; the next "Turn ..."
+   sentence), the last one the **destination** (action ``stop()``; it shares the last "Move forward
+   until you reach destination ..." sentence).
+
+The sentence index is theirs too: a leg of at most 5 m gets no forward points **and does not advance
+the index**, so every later point carries the sentence before its own (forward points a "Turn ..."
+sentence, turn points a "Move forward ..." one, ``stop()`` the last "Turn ..." one).
+
+``mode="package"``: the inner cut points ``i = 1 .. n-1`` only, kept with probability ``1 - drop_rate``
+and if at least ``min_gap_m`` from the previous kept point and from the leg's end; the sentence index
+always follows the point's own sentence; intersections without a landmark say ``No landmarks nearby``.
+
+Instructions (:func:`route_instructions`), two sentences per leg: ``"Turn {relative} to face
+{direction}."`` (``"First, turn ..."`` for the first leg of a route with several legs), then
+``"Move forward until you reach next intersection where {landmark}."`` (``"... next
+intersection."`` when there is no landmark), the last leg ``"Move forward until you reach destination
+where {landmark}."``; with ``mode="authors"`` a last leg without landmark reads ``"... destination where
+No landmark nearby."`` as theirs does (``mode="package"``: ``"... destination."``).
+
+Headings come from the route (geometric for generated cities, ``to_next_intersection_heading`` for the
+authors' data). Relative labels are computed with wrap-around by default (the paper's meaning of
+"left"/"right"); ``wrap_relative=False`` gives the authors' unwrapped difference (see
 :mod:`~sftrl_repro.games.virl.geometry`), which also changes the words of the instructions.
 """
 
@@ -28,18 +52,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sftrl_repro.games.virl.geometry import Point, distance, lerp, relative_turn
+from sftrl_repro.games.virl.geometry import Point, distance, geodesic_m, lerp, relative_turn
 from sftrl_repro.games.virl.route import Route
 
-#: Observation text of a point where nothing is named (the authors' wording).
+#: Observation text of the start and of forward points (the authors' wording, plural).
 NO_LANDMARKS = "No landmarks nearby"
+#: The authors' text for a leg end with no landmark (singular: their default for a milestone block
+#: without ``landmarks``); shown at such intersections and in "... destination where No landmark nearby.".
+NO_LANDMARK = "No landmark nearby"
 #: Added to the observation at a turning intersection (the authors' wording).
 INTERSECTION_SEEN = "You observe an intersection"
 #: The authors' training config: legs cut into 5 parts, each inner cut point dropped with p = 0.5.
 STRAIGHT_LINE_LENGTH = 5
 DROP_RATE = 0.5
-#: Forward points closer than this to the previous point or the leg's end are dropped (the authors' 8 m rule).
+#: Forward points must be more than this from both ends of their leg (the authors' 8 m rule), metres.
 MIN_GAP_M = 8.0
+#: Legs of at most this length get no forward points (the authors' 5 m test), metres.
+MIN_LEG_M = 5.0
+#: ``"authors"``: the authors' rail rule (default); ``"package"``: the package's earlier rule.
+RAIL_MODES = ("authors", "package")
 
 ACTION_SPACES = ("absolute", "relative")
 
@@ -75,7 +106,10 @@ class RailPoint:
         heading: the direction the agent faces here before acting, whole degrees in ``[0, 360)``.
         absolute_action: ground-truth action in the absolute (ID) action space.
         relative_action: ground-truth action in the relative (rule-OOD) action space.
-        landmark_observation: ``"No landmarks nearby"`` or the landmark text (``"X is on your left"``).
+        landmark_observation: ``"No landmarks nearby"`` (start, forward points), the landmark text
+            (``"X is on your left"``), or for a leg end without landmark ``"No landmark nearby"``
+            (``mode="authors"``) / ``"No landmarks nearby"`` (``mode="package"``). The authors' verifier
+            compares answers with this text (never with the intersection part).
         landmark_name: the landmark's name when one is named here, else ``""``.
         at_intersection: whether this is a turning intersection (it is then said in the observation).
         instruction_index: 0-based index of the instruction sentence being executed here (the
@@ -120,6 +154,7 @@ class Rail:
         instructions: the instruction sentences, unnumbered (see :func:`route_instructions`).
         points: the rail points, start first, destination last.
         wrap_relative: whether relative labels were computed with 360-degree wrap-around.
+        mode: the rule that laid it, ``"authors"`` or ``"package"`` (see the module docstring).
     """
 
     route: Route
@@ -127,6 +162,7 @@ class Rail:
     instructions: tuple[str, ...]
     points: tuple[RailPoint, ...]
     wrap_relative: bool = True
+    mode: str = "authors"
 
     def __len__(self) -> int:
         return len(self.points)
@@ -138,13 +174,20 @@ def relative_labels(route: Route, init_heading: float, *, wrap: bool = True) -> 
     return [relative_turn(p, leg.heading, wrap=wrap) for p, leg in zip(previous, route.legs)]
 
 
-def route_instructions(route: Route, init_heading: float, *, wrap_relative: bool = True) -> tuple[str, ...]:
-    """The instruction sentences of a route, in the authors' sentence pattern (two per leg).
+def _check_mode(mode: str) -> str:
+    if mode not in RAIL_MODES:
+        raise ValueError(f"mode={mode!r} is not valid; choose one of: 'authors', 'package'")
+    return mode
 
-    Per leg: ``"Turn {relative} to face {direction}."`` (``"First, turn ..."`` for the first of
-    several legs), then ``"Move forward until you reach next intersection where {landmark}."``, the
-    last leg ending ``"... until you reach destination where {landmark}."``.
+
+def route_instructions(route: Route, init_heading: float, *, wrap_relative: bool = True,
+                       mode: str = "authors") -> tuple[str, ...]:
+    """The instruction sentences of a route (two per leg), unnumbered; see the module docstring.
+
+    ``mode="authors"`` gives the authors' exact texts (a single-leg route starts with ``"Turn ..."``;
+    a last leg without landmark ends ``"... destination where No landmark nearby."``).
     """
+    _check_mode(mode)
     labels = relative_labels(route, init_heading, wrap=wrap_relative)
     last = len(route.legs) - 1
     sentences: list[str] = []
@@ -152,13 +195,20 @@ def route_instructions(route: Route, init_heading: float, *, wrap_relative: bool
         turn_word = "First, turn" if k == 0 and k != last else "Turn"
         sentences.append(f"{turn_word} {label} to face {leg.direction}.")
         if k == last:
-            where = f" where {leg.landmark}" if leg.landmark else ""
+            landmark = leg.landmark or (NO_LANDMARK if mode == "authors" else "")
+            where = f" where {landmark}" if landmark else ""
             sentences.append(f"Move forward until you reach destination{where}.")
         elif leg.landmark:
             sentences.append(f"Move forward until you reach next intersection where {leg.landmark}.")
         else:
             sentences.append("Move forward until you reach next intersection.")
     return tuple(sentences)
+
+
+def _authors_lerp(a: tuple[float, float], b: tuple[float, float], i: int, n: int) -> tuple[float, float]:
+    """The authors' interpolation ``a * (1 - i/n) + b * (i/n)`` per coordinate (bit for bit)."""
+    t = i / n
+    return (a[0] * (1 - t) + b[0] * t, a[1] * (1 - t) + b[1] * t)
 
 
 def build_rail(
@@ -171,55 +221,122 @@ def build_rail(
     min_gap_m: float = MIN_GAP_M,
     wrap_relative: bool = True,
     snap: SnapFn | None = None,
+    mode: str = "authors",
 ) -> Rail:
     """Lay the ground-truth rail over ``route`` for one episode.
 
     Args:
         route: the route.
         rng: the episode's generator; it draws the initial heading (only when the route has none and
-            ``init_heading`` is not given) and which forward points are dropped.
+            ``init_heading`` is not given) and which forward points are dropped (one draw per
+            candidate, whatever ``drop_rate`` is).
         init_heading: overrides the route's initial heading when given.
         drop_rate: probability of dropping each candidate forward point, in ``[0, 1]``.
-        straight_line_length: a leg is cut into this many equal parts; the inner cut points are the
-            forward-point candidates (``straight_line_length - 1`` per leg).
-        min_gap_m: forward points closer than this (metres) to the previous rail point or to the end of
-            their leg are dropped.
+        straight_line_length: ``n``: candidates at ``i / n`` of each leg (see the module docstring).
+        min_gap_m: the 8 m rule (see the module docstring), metres.
         wrap_relative: ``True`` (default) wraps heading changes to ``[-180, 180)`` before labelling;
             ``False`` reproduces the authors' unwrapped labels.
         snap: real data only: relocates every point to a street-view panorama (see :data:`SnapFn`).
+        mode: ``"authors"`` (default) or ``"package"`` (see the module docstring).
 
     Returns:
         The :class:`Rail`. The same route, generator state and arguments give the same rail.
     """
+    _check_mode(mode)
     if init_heading is None:
         init_heading = route.init_heading
     if init_heading is None:
         init_heading = int(rng.integers(0, 360))
-    instructions = route_instructions(route, init_heading, wrap_relative=wrap_relative)
-    labels = relative_labels(route, init_heading, wrap=wrap_relative)
-    legs = route.legs
-    last = len(legs) - 1
-    points: list[RailPoint] = []
+    builder = _authors_points if mode == "authors" else _package_points
+    points = builder(route, rng=rng, init_heading=init_heading, drop_rate=drop_rate,
+                     n=max(int(straight_line_length), 1), min_gap_m=min_gap_m,
+                     labels=relative_labels(route, init_heading, wrap=wrap_relative), snap=snap)
+    instructions = route_instructions(route, init_heading, wrap_relative=wrap_relative, mode=mode)
+    return Rail(route=route, init_heading=int(init_heading), instructions=instructions,
+                points=tuple(points), wrap_relative=wrap_relative, mode=mode)
 
-    def place(geocode, position, required):
-        """``(xy, geocode, pano_id)`` of a point; real data is relocated to a panorama (``None`` = drop)."""
-        if snap is None or geocode is None:
-            return position, None, None
-        return snap(geocode, required)
 
-    def add(kind, spot, heading, absolute, relative, instruction, leg, landmark="", name="", at_intersection=False):
-        points.append(RailPoint(
-            index=len(points), kind=kind, position=spot[0], heading=int(heading),
-            absolute_action=absolute, relative_action=relative,
-            landmark_observation=landmark or NO_LANDMARKS, landmark_name=name if landmark else "",
-            at_intersection=at_intersection, instruction_index=instruction, leg=leg,
+class _Points(list):
+    """Rail points under construction (``add`` numbers them)."""
+
+    def add(self, kind, spot, heading, absolute, relative, instruction, leg, landmark, name="",
+            at_intersection=False):
+        self.append(RailPoint(
+            index=len(self), kind=kind, position=spot[0], heading=int(heading),
+            absolute_action=absolute, relative_action=relative, landmark_observation=landmark,
+            landmark_name=name, at_intersection=at_intersection, instruction_index=instruction, leg=leg,
             geocode=spot[1], pano_id=spot[2],
         ))
 
+
+def _placer(snap):
+    def place(geocode, position, required):
+        """``(xy, geocode, pano_id)`` of a point; real data is relocated to a panorama (``None`` = drop)."""
+        if snap is None or geocode is None:
+            return position, geocode, None
+        return snap(geocode, required)
+    return place
+
+
+def _authors_points(route, *, rng, init_heading, drop_rate, n, min_gap_m, labels, snap):
+    """The authors' rail rule (module docstring), on geocodes when the route has them, else metres."""
+    legs = route.legs
+    last = len(legs) - 1
+    on_earth = route.start_geocode is not None and all(leg.end_geocode is not None for leg in legs)
+    place = _placer(snap)
+    # The space distances are measured and points interpolated in: (lat, lng) or (x, y).
+    coord = (lambda spot: spot[1]) if on_earth else (lambda spot: spot[0])
+    dist = geodesic_m if on_earth else distance
+    points = _Points()
+    previous = place(route.start_geocode if on_earth else None, route.start, True)
+    points.add("start", previous, init_heading, turn_action(legs[0].direction), turn_action(labels[0]),
+               0, 0, NO_LANDMARKS)
+    instruction = 1
+    for k, leg in enumerate(legs):
+        raw_end = leg.end_geocode if on_earth else leg.end
+        # As theirs: the leg's length is measured to the end before it is relocated.
+        length = dist(coord(previous), raw_end)
+        end = place(leg.end_geocode if on_earth else None, leg.end, True)
+        if length > MIN_LEG_M:
+            dropped = rng.random(n) < drop_rate
+            for i in range(1, n + 1):
+                if dropped[i - 1]:
+                    continue
+                if on_earth:
+                    spot = place(_authors_lerp(previous[1], end[1], i, n),
+                                 _authors_lerp(previous[0], end[0], i, n), False)
+                    if spot is None:
+                        continue
+                else:
+                    spot = (_authors_lerp(previous[0], end[0], i, n), None, None)
+                c = coord(spot)
+                if dist(coord(previous), c) > min_gap_m and dist(coord(end), c) > min_gap_m:
+                    points.add("forward", spot, leg.heading, forward_action(), forward_action(),
+                               instruction, k, NO_LANDMARKS)
+            instruction += 1
+        landmark = leg.landmark or NO_LANDMARK
+        name = leg.landmark_name if leg.landmark else ""
+        if k < last:
+            points.add("intersection", end, leg.heading, turn_action(legs[k + 1].direction),
+                       turn_action(labels[k + 1]), instruction, k, landmark, name, at_intersection=True)
+        else:
+            instruction -= 1  # stop() shares the last "Move forward ..." sentence
+            points.add("destination", end, leg.heading, stop_action(), stop_action(), instruction, k,
+                       landmark, name)
+        instruction += 1
+        previous = end
+    return points
+
+
+def _package_points(route, *, rng, init_heading, drop_rate, n, min_gap_m, labels, snap):
+    """The package's earlier rail rule (module docstring)."""
+    legs = route.legs
+    last = len(legs) - 1
+    place = _placer(snap)
+    points = _Points()
     previous = place(route.start_geocode, route.start, True)
-    add("start", previous, init_heading, absolute=turn_action(legs[0].direction),
-        relative=turn_action(labels[0]), instruction=0, leg=0)
-    n = max(int(straight_line_length), 1)
+    points.add("start", previous, init_heading, turn_action(legs[0].direction), turn_action(labels[0]), 0, 0,
+               NO_LANDMARKS)
     for k, leg in enumerate(legs):
         end = place(leg.end_geocode, leg.end, True)
         # One draw per candidate, whatever drop_rate is, so the random stream never depends on it.
@@ -228,7 +345,7 @@ def build_rail(
             if not keep[j - 1]:
                 continue
             t = j / n
-            # Real data: interpolate between the relocated ends, as the authors do.
+            # Real data: interpolate between the relocated ends.
             geocode = lerp(previous[1], end[1], t) if previous[1] is not None and end[1] is not None else None
             spot = place(geocode, lerp(previous[0], end[0], t), False)
             if spot is None:
@@ -236,19 +353,17 @@ def build_rail(
             # Too close to the last kept point (or relocated onto the same panorama), or to the leg's end.
             if distance(spot[0], points[-1].position) < min_gap_m or distance(spot[0], end[0]) < min_gap_m:
                 continue
-            add("forward", spot, leg.heading, absolute=forward_action(), relative=forward_action(),
-                instruction=2 * k + 1, leg=k)
+            points.add("forward", spot, leg.heading, forward_action(), forward_action(), 2 * k + 1, k,
+                       NO_LANDMARKS)
+        landmark = leg.landmark or NO_LANDMARKS
+        name = leg.landmark_name if leg.landmark else ""
         if k < last:
-            add("intersection", end, leg.heading, absolute=turn_action(legs[k + 1].direction),
-                relative=turn_action(labels[k + 1]), instruction=2 * k + 2, leg=k,
-                landmark=leg.landmark, name=leg.landmark_name, at_intersection=True)
+            points.add("intersection", end, leg.heading, turn_action(legs[k + 1].direction),
+                       turn_action(labels[k + 1]), 2 * k + 2, k, landmark, name, at_intersection=True)
         else:
-            # stop() shares the last "Move forward until you reach destination ..." sentence.
-            add("destination", end, leg.heading, absolute=stop_action(), relative=stop_action(),
-                instruction=2 * k + 1, leg=k, landmark=leg.landmark, name=leg.landmark_name)
+            points.add("destination", end, leg.heading, stop_action(), stop_action(), 2 * k + 1, k, landmark, name)
         previous = end
-    return Rail(route=route, init_heading=int(init_heading), instructions=instructions,
-                points=tuple(points), wrap_relative=wrap_relative)
+    return points
 
 
 def rail_rows(rail: Rail, *, unwrapped: Rail | None = None) -> list[dict]:

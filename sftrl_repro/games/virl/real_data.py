@@ -15,7 +15,10 @@ routes, 58.6 MB) anywhere. A data folder holds (paper Sec. 4.2):
   whose ``rotation`` (degrees) says which column faces north (see ``render.panorama_view``).
 
 Rails over real routes are relocated to panoramas the way the authors do it: every rail point moves
-to the nearest panorama; interpolated forward points with no panorama within 20 m are dropped.
+to the nearest panorama; interpolated forward points with no panorama within 20 m are dropped. The
+rail's rule (``mode="authors"`` by default) measures legs and the 8 m test as WGS-84 geodesics between
+geocodes, as theirs (see :mod:`~sftrl_repro.games.virl.rail`). A milestone block without
+``"landmarks"``, or with the authors' ``"No landmark nearby"``, is a leg end without landmark.
 Landmark names are folded to ASCII (``"Cafe de la Presse"``) so that prompts stay in the
 environment's printable-ASCII text space.
 
@@ -45,7 +48,7 @@ from sftrl_repro.games.virl.geometry import (
     lerp,
     xy_to_geocode,
 )
-from sftrl_repro.games.virl.rail import RailPoint, build_rail
+from sftrl_repro.games.virl.rail import NO_LANDMARK, RailPoint, build_rail
 from sftrl_repro.games.virl.render import panorama_view
 from sftrl_repro.games.virl.route import Leg, Route
 from sftrl_repro.games.virl.sources import RouteSet
@@ -146,7 +149,7 @@ def parse_milestones(text: str) -> list[dict[str, str]]:
         if not body:
             continue
         block = {}
-        for line in body.splitlines():
+        for line in body.split("\n"):  # as the authors' parse_navigation_string (not splitlines)
             line = line.strip().rstrip(",")
             if ":" not in line:
                 continue
@@ -194,6 +197,8 @@ def route_from_authors(info: dict, index: int, *, city: str) -> Route:
     legs = []
     for k in range(n_legs):
         landmark = ascii_text(milestones[k].get("landmarks", ""))
+        if landmark == NO_LANDMARK:  # the authors' own "nothing here" text
+            landmark = ""
         legs.append(Leg(heading=headings[k][0], direction=headings[k][1], end=geocode_to_xy(ends[k], start),
                         landmark=landmark, landmark_name=_landmark_name(landmark), end_geocode=ends[k]))
     init = info.get("init_heading") or 0
