@@ -16,6 +16,7 @@ from sftrl_repro.prompts.virl import (
     virl_answer,
     virl_conversation,
     virl_feedback,
+    virl_feedback_turn,
     virl_prompt,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "virl_prompt",
     "virl_answer",
     "virl_feedback",
+    "virl_feedback_turn",
     "virl_conversation",
     "parse_virl_answer",
 ]

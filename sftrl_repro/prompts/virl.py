@@ -20,8 +20,8 @@ plus an ``[Output]`` block that is never passed through ``format``: it keeps the
 line between sections, the feedback's ``[Output]`` block with single braces and the modality's own
 wording); an explicit option, never the default.
 
-Parsing: :func:`authors_field` is the authors' ``re_match`` rule (``json.loads(text)[key]``, else the first
-match of ``"key": "(.*?)"``, else the string ``"None"``), used by the ``official`` verifier;
+Parsing: :func:`authors_virl_field` is the authors' ``re_match`` rule (``json.loads(text)[key]``, else the
+first match of ``"key": "(.*?)"``, else the string ``"None"``), used by the ``official`` verifier;
 :func:`parse_virl_answer` is the package's lenient parser (any quotes, any spacing), used by ``paper``.
 Neither ever evaluates model output.
 """
@@ -49,7 +49,8 @@ MODALITIES = ("language", "vision")
 #: ``"authors"``: their texts byte for byte (default); ``"clean"``: the package's tidier wording.
 PROMPT_STYLES = ("authors", "clean")
 
-_TASK_HEAD = "\n[Task Description]\nYou are an expert in navigation. You will receive a sequence of instructions to follow"
+_TASK_HEAD = ("\n[Task Description]\nYou are an expert in navigation. You will receive a sequence of instructions "
+              "to follow")
 _TASK_TAIL = (". You\nare also provided with your observation and action history in text. Your goal is to first "
               "analyze the instruction and identify the next sentence to be executed. \nThen, you need to "
               "provide the action to be taken based on the current observation and instruction.\n\n"
@@ -290,7 +291,7 @@ def virl_conversation(prompt: str, attempts: Sequence[tuple[str, str]], *, image
 AUTHORS_PATTERNS: dict[str, re.Pattern] = {key: re.compile('"' + key + '": "(.*?)"') for key in ANSWER_KEYS}
 
 
-def authors_field(text: object, key: str) -> Any:
+def authors_virl_field(text: object, key: str) -> Any:
     """A field of an answer by the authors' rule (their ``re_match``), used by the ``official`` verifier.
 
     ``json.loads(text)[key]`` when the whole answer is JSON holding the key (then any JSON value: a
@@ -298,7 +299,7 @@ def authors_field(text: object, key: str) -> Any:
     space after the colon, double quotes, on one line); otherwise the string ``"None"``. Total: never
     raises, never evaluates; reads at most :data:`~sftrl_repro.prompts.parsing.MAX_ANSWER_CHARS` characters.
 
-    >>> authors_field('{"action": "forward()",}', "action"), authors_field("{'action': 'stop()'}", "action")
+    >>> authors_virl_field('{"action": "forward()",}', "action"), authors_virl_field("{'action': 'stop()'}", "action")
     ('forward()', 'None')
     """
     text = clip_answer(text)

@@ -22,8 +22,8 @@ outcome                reward   when
 ``"official"``: the authors' ``utils_rl.step_rewards_virl(raw, gt_action, gt_obs, gt_instruction)`` as
 their ``NavigationEnvironment.step`` calls it, rule for rule (reconstructed, not copied):
 
-* fields are read by their ``re_match`` (:func:`~sftrl_repro.prompts.virl.authors_field`): the JSON value
-  when the whole answer is JSON, else the first ``"action": "(.*?)"`` match (one space after the colon,
+* fields are read by their ``re_match`` (:func:`~sftrl_repro.prompts.virl.authors_virl_field`): the JSON
+  value when the whole answer is JSON, else the first ``"action": "(.*?)"`` match (one space after the colon,
   double quotes), else ``"None"``;
 * the action must **equal** the ground truth: no stripping, no case folding (+1, "Correct action.");
 * otherwise, in both modalities: -1.5 "you are not at any intersection" when the answer's observation
@@ -52,7 +52,7 @@ from sftrl_repro.prompts.virl import (
     MODALITIES,
     PROMPT_STYLES,
     VIRLAnswer,
-    authors_field,
+    authors_virl_field,
     parse_virl_answer,
     virl_feedback_turn,
 )
@@ -105,9 +105,9 @@ def _mentions_intersection(observation: Any) -> bool | None:
 
 def authors_raise(answer: str, gt_action: str) -> bool:
     """Whether the authors' ``step_rewards_virl`` raises ``TypeError`` on this answer (see module docstring)."""
-    if authors_field(answer, "action") == gt_action:
+    if authors_virl_field(answer, "action") == gt_action:
         return False
-    return _mentions_intersection(authors_field(answer, "current observation")) is None
+    return _mentions_intersection(authors_virl_field(answer, "current observation")) is None
 
 
 def _official(answer: str | VIRLAnswer, gt_action: str, landmark_observation: str) -> tuple[str, str, Any]:
@@ -116,10 +116,10 @@ def _official(answer: str | VIRLAnswer, gt_action: str, landmark_observation: st
         action = answer.action if answer.action is not None else "None"
         observation = answer.observation if answer.observation is not None else "None"
     else:
-        action = authors_field(answer, "action")
+        action = authors_virl_field(answer, "action")
         if action == gt_action:
             return "correct", "", action
-        observation = authors_field(answer, "current observation")
+        observation = authors_virl_field(answer, "current observation")
     if action == gt_action:
         return "correct", "", action
     said = _mentions_intersection(observation)
