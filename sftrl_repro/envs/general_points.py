@@ -1,11 +1,14 @@
-"""GeneralPoints: make the target (24) from four cards, with sequential revision (PAPER.md section 2).
+"""GeneralPoints: make the target (24) from four cards, with sequential revision (paper Sec. 4.1).
 
-One episode = one hand. ``reset`` deals a solvable hand and returns the prompt; ``step(answer)``
-grades one model answer with :func:`sftrl_repro.rewards.verify_gp`. A correct answer terminates
-the episode; a wrong one continues it, and the next observation is the verifier's feedback turn
-(``"You failed this trial because ..."``). After ``verify_iter`` graded attempts the episode is
-truncated. In ``reward_mode="official"`` the authors' extra step is kept: after ``verify_iter``
-wrong attempts one more generation is requested, ignored, given -1 and truncated.
+One episode = one hand. ``reset`` deals a solvable hand and returns the prompt (the authors' text,
+byte for byte, see ``prompts.gp``); ``step(answer)`` grades one model answer with
+:func:`sftrl_repro.rewards.verify_gp`. A correct answer (+5) terminates the episode; any other
+(+1, 0 or negative) continues it, and the next observation is the feedback turn
+``"You failed this trial because " + <Verify Info>``. ``reward_mode="paper"`` truncates at the
+``verify_iter``-th graded answer. ``reward_mode="official"`` follows the authors' env
+(LeslieTrue/SFTvsRL @ 5a6ea55, ``GeneralPointEnv_oneline.step``): calls 1..``verify_iter`` are
+graded and never truncate; call ``verify_iter + 1`` is not graded and returns -1, truncated,
+Verify Info ``"step_limit_reached"`` (a correct answer there still gets -1).
 
 Variants (kwargs of ``gymnasium.make("sftrl_repro/GeneralPoints-v0", ...)``):
 
@@ -16,13 +19,16 @@ Variants (kwargs of ``gymnasium.make("sftrl_repro/GeneralPoints-v0", ...)``):
 ``verify_iter`` graded attempts per episode (5 in the paper)
 ``target``      the number to make (24)
 ``reward_mode`` ``"paper"`` (default) or ``"official"`` (the authors' verifier, see ``rewards.gp``)
+``prompt_style`` ``"authors"`` (default: their prompt, byte for byte) or ``"clean"`` (see ``prompts.gp``)
 ``image_size``  canvas side in pixels (1200 = the paper's; tiny models use e.g. 128)
 ==============  ==========================================================================
 
-Hands: four ranks drawn independently and uniformly from A..K (duplicates allowed), redrawn until
-the hand can make the target under the active rule (rule-OOD hands are also redrawn until they hold
-a J, Q or K). Suits are drawn for every hand, in every modality, so that the language and vision
-variants deal the same ranks for the same seed.
+Hands are dealt as the authors deal them (``games.cards.deal_ranks``): rule ``id``, four ranks
+uniform from A..K; rule ``ood``, three uniform ranks and one forced J/Q/K, shuffled; the whole hand
+redrawn until it can make the target under the active rule. The generator is the env's seeded
+``np_random`` (the authors' env uses Python's global ``random`` and ignores ``reset(seed=...)``),
+so a seed always deals the same hand. Suits are drawn after the ranks, in every modality, so that
+the language and vision variants deal the same ranks for the same seed.
 
 The chat so far lives in one place, ``info["conversation"]`` (built by ``prompts.gp``): the prompt,
 then each earlier answer and its feedback turn, ending with the user turn the model must answer
@@ -38,13 +44,20 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sftrl_repro.games.cards import FACE_RANKS, RANKS, RULES, SUITS, card_values
+from sftrl_repro.games.cards import MAX_DEAL_TRIES, RANKS, RULES, SUITS, card_values, deal_ranks
 from sftrl_repro.games.render import PAPER_CANVAS, render_hand
-from sftrl_repro.games.solver import is_solvable, one_solution
+from sftrl_repro.games.solver import one_solution
 from sftrl_repro.prompts.chat import assistant_message
-from sftrl_repro.prompts.gp import gp_conversation, gp_prompt
-from sftrl_repro.prompts.parsing import MAX_ANSWER_CHARS, clip_answer
-from sftrl_repro.rewards.gp import REWARD_MODES, STEP_LIMIT_REWARD, numbers_field_correct, verify_gp
+from sftrl_repro.prompts.gp import PROMPT_STYLES, gp_conversation, gp_prompt
+from sftrl_repro.prompts.parsing import MAX_ANSWER_CHARS
+from sftrl_repro.rewards.gp import (
+    OFFICIAL_MAX_ANSWER_CHARS,
+    REWARD_MODES,
+    STEP_LIMIT_INFO,
+    STEP_LIMIT_REWARD,
+    numbers_field_correct,
+    verify_gp,
+)
 from sftrl_repro.utils.params import check_choice, check_int
 
 MODALITIES = ("language", "vision")
@@ -52,10 +65,9 @@ RULE_NAMES = tuple(RULES)
 VISUALS = tuple(SUITS)
 #: Characters of observation and action texts (printable ASCII, newlines included).
 CHARSET = string.printable
-#: Upper bound on an observation text (the prompt is ~700 characters, feedback turns ~100).
+#: Upper bound on an observation text (the prompt is ~700 characters, feedback turns ~100; the
+#: authors' feedback for a long malformed formula can be longer: it lists every sequence error).
 MAX_OBS_CHARS = 4096
-#: A deal that finds no solvable hand in this many draws means the target is (nearly) impossible.
-MAX_DEAL_TRIES = 10_000
 
 
 class GeneralPointsEnv(gym.Env):
@@ -67,9 +79,11 @@ class GeneralPointsEnv(gym.Env):
 
     ``info`` (``reset`` and ``step``): ``cards`` (rank names), ``numbers`` (their values under the
     active rule), ``suits``, ``solution`` (one canonical formula), ``attempt`` (graded answers so
-    far), ``conversation``; after ``step`` also ``outcome``, ``feedback``, ``cards_correct``
+    far), ``conversation``; after ``step`` also ``outcome``, ``feedback``, ``verify_info`` (the
+    verifier's message: the authors' ``info['Verify Info']`` in official mode), ``cards_correct``
     (recognised cards right: recognition accuracy), ``numbers_correct`` (``"number"`` field right
-    under the stated rule: rule reading) and ``success``.
+    under the stated rule: rule reading) and ``success``. Actions are cut to 4096 characters in
+    paper mode and to ``rewards.gp.OFFICIAL_MAX_ANSWER_CHARS`` in official mode.
 
     ``reset(options=...)`` accepts ``{"cards": [...4 ranks...], "suits": [...]}`` to deal a chosen hand.
     """
@@ -86,6 +100,7 @@ class GeneralPointsEnv(gym.Env):
         reward_mode: str = "paper",
         image_size: int = PAPER_CANVAS,
         render_mode: str | None = None,
+        prompt_style: str = "authors",
     ) -> None:
         self.modality = check_choice("modality", modality, MODALITIES)
         self.rule = check_choice("rule", rule, RULE_NAMES)
@@ -95,6 +110,8 @@ class GeneralPointsEnv(gym.Env):
         self.reward_mode = check_choice("reward_mode", reward_mode, REWARD_MODES)
         self.image_size = check_int("image_size", image_size, low=32, high=4096)
         self.render_mode = check_choice("render_mode", render_mode, (None, "rgb_array"))
+        self.prompt_style = check_choice("prompt_style", prompt_style, PROMPT_STYLES)
+        self._max_answer_chars = OFFICIAL_MAX_ANSWER_CHARS if self.reward_mode == "official" else MAX_ANSWER_CHARS
 
         obs_spaces: dict[str, spaces.Space] = {
             "text": spaces.Text(max_length=MAX_OBS_CHARS, min_length=0, charset=CHARSET)
@@ -102,7 +119,7 @@ class GeneralPointsEnv(gym.Env):
         if self.modality == "vision":
             obs_spaces["image"] = spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8)
         self.observation_space = spaces.Dict(obs_spaces)
-        self.action_space = spaces.Text(max_length=MAX_ANSWER_CHARS, min_length=0, charset=CHARSET)
+        self.action_space = spaces.Text(max_length=self._max_answer_chars, min_length=0, charset=CHARSET)
 
         self._cards: list[str] = []
         self._suits: list[str] = []
@@ -115,18 +132,12 @@ class GeneralPointsEnv(gym.Env):
 
     # ----------------------------------------------------------------------------------- dealing
     def _deal(self) -> tuple[list[str], list[str]]:
-        """Draw a hand with ``self.np_random`` per the module docstring; returns (ranks, suits)."""
+        """Deal with ``self.np_random`` the authors' way (``games.cards.deal_ranks``); (ranks, suits)."""
         rng = self.np_random
+        cards = deal_ranks(rng, self.rule, self.target)
         suit_pool = SUITS[self.visual]
-        for _ in range(MAX_DEAL_TRIES):
-            cards = [RANKS[i] for i in rng.integers(0, len(RANKS), size=4)]
-            suits = [suit_pool[i] for i in rng.integers(0, len(suit_pool), size=4)]
-            if self.rule == "ood" and not any(c in FACE_RANKS for c in cards):
-                continue
-            if is_solvable(card_values(cards, self.rule), self.target):
-                return cards, suits
-        raise ValueError(f"target={self.target} is not valid: no solvable hand was found in "
-                         f"{MAX_DEAL_TRIES} draws; use a target that four cards can make, e.g. 24")
+        suits = [suit_pool[i] for i in rng.integers(0, len(suit_pool), size=4)]
+        return cards, suits
 
     def _hand_from_options(self, options: dict) -> tuple[list[str], list[str]]:
         cards = list(options["cards"])
@@ -145,7 +156,8 @@ class GeneralPointsEnv(gym.Env):
             self._cards, self._suits = self._hand_from_options(options)
         else:
             self._cards, self._suits = self._deal()
-        self._prompt = gp_prompt(self._cards, rule=self.rule, modality=self.modality, target=self.target)
+        self._prompt = gp_prompt(self._cards, rule=self.rule, modality=self.modality, target=self.target,
+                                 prompt_style=self.prompt_style)
         self._image = None
         if self.modality == "vision":
             self._image = render_hand(self._cards, self._suits, self.image_size)
@@ -159,14 +171,14 @@ class GeneralPointsEnv(gym.Env):
     def step(self, action: str):
         if self._done:
             raise RuntimeError("GeneralPointsEnv.step() called on a finished episode; call reset() first")
-        answer = clip_answer(action)
+        answer = action[: self._max_answer_chars] if isinstance(action, str) else ""
         self._attempt += 1
         if self._attempt > self.verify_iter:
             # Official mode only: the authors' extra generation after the last graded attempt.
             self._done = True
             self._final_answer = answer
-            info = self._info(outcome="step_limit", feedback="", cards_correct=False,
-                              numbers_correct=False, success=False)
+            info = self._info(outcome="step_limit", feedback="", verify_info=STEP_LIMIT_INFO,
+                              cards_correct=False, numbers_correct=False, success=False)
             return self._obs(""), STEP_LIMIT_REWARD, False, True, info
 
         verdict = verify_gp(answer, self._cards, rule=self.rule, target=self.target,
@@ -184,6 +196,7 @@ class GeneralPointsEnv(gym.Env):
         info = self._info(
             outcome=verdict.outcome,
             feedback=verdict.feedback,
+            verify_info=verdict.verify_info,
             cards_correct=verdict.cards_correct,
             numbers_correct=numbers_field_correct(answer, self._cards, rule=self.rule),
             success=success,

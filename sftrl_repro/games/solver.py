@@ -19,6 +19,7 @@ needed. "Distinct formulas" means distinct canonical forms.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from functools import lru_cache
@@ -215,3 +216,152 @@ def clear_cache() -> None:
     _solve_sorted.cache_clear()
     _expressions.cache_clear()
     render.cache_clear()
+
+
+# ------------------------------------------------------------------ the authors' solution list
+# The authors' environment (LeslieTrue/SFTvsRL @ 5a6ea55, ``GeneralPointEnv_oneline.solve``, from
+# Rosetta Code's "24 game/Solve") lists solutions as *strings*, and its verifier compares answers
+# with those strings (prefix tests for its "+1 partial solution" and its "... is partially
+# correct" messages). The list is reproduced here as a separate function, without ``eval``:
+#
+# * every distinct ordering of the numbers (``a, b, c, d``), every operator triple from
+#   ``+-*/`` (``o1, o2, o3``), and 7 bracket placements:
+#   ``a o1 b o2 c o3 d``, ``(a o1 b) o2 c o3 d``, ``(a o1 b o2 c) o3 d``, ``a o1 (b o2 c) o3 d``,
+#   ``a o1 (b o2 c o3 d)``, ``a o1 b o2 (c o3 d)``, ``(a o1 b) o2 (c o3 d)``;
+# * a string is kept when its value, under Python's precedence and left associativity, equals the
+#   target exactly (their code evaluates with ints, or Fractions when a ``/`` occurs; a division by
+#   zero skips the string);
+# * numbers are written as plain decimal integers, no spaces, no ``=target`` tail.
+#
+# Their list is shuffled with Python's global ``random``; the order never matters to their
+# verifier (it only asks whether *any* string starts with a given text), so this one is sorted.
+
+_AUTHORS_PATTERNS = (  # token templates: 0-3 = the number slots, "o0".."o2" = the operators
+    (0, "o0", 1, "o1", 2, "o2", 3),
+    ("(", 0, "o0", 1, ")", "o1", 2, "o2", 3),
+    ("(", 0, "o0", 1, "o1", 2, ")", "o2", 3),
+    (0, "o0", "(", 1, "o1", 2, ")", "o2", 3),
+    (0, "o0", "(", 1, "o1", 2, "o2", 3, ")"),
+    (0, "o0", 1, "o1", "(", 2, "o2", 3, ")"),
+    ("(", 0, "o0", 1, ")", "o1", "(", 2, "o2", 3, ")"),
+)
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+def _parse_template(tokens: tuple) -> tuple:
+    """Expression tree ``(op, left, right)`` / slot index of a template, by Python's precedence."""
+    out: list = []
+    stack: list = []
+
+    def reduce_top() -> None:
+        op = stack.pop()
+        right = out.pop()
+        out.append((op, out.pop(), right))
+
+    for t in tokens:
+        if isinstance(t, int):
+            out.append(t)
+        elif t == "(":
+            stack.append(t)
+        elif t == ")":
+            while stack[-1] != "(":
+                reduce_top()
+            stack.pop()
+        else:
+            while stack and stack[-1] != "(" and _PREC[stack[-1]] >= _PREC[t]:
+                reduce_top()
+            stack.append(t)
+    while stack:
+        reduce_top()
+    return out[0]
+
+
+def _build_authors_programs():
+    """Every (template, operator triple): its text pieces and its tree as a node program.
+
+    Returns ``(nodes, programs)``: ``nodes`` lists distinct sub-trees bottom-up as
+    ``(op, left_node, right_node)`` over node ids (ids 0-3 are the four number slots);
+    ``programs`` lists ``(root_node, pieces)`` where ``pieces`` rebuilds the string (ints are slots).
+    """
+    ids: dict = {0: 0, 1: 1, 2: 2, 3: 3}
+    nodes: list = []
+
+    def node_id(tree) -> int:
+        if isinstance(tree, int):
+            return tree
+        key = (tree[0], node_id(tree[1]), node_id(tree[2]))
+        if key not in ids:
+            ids[key] = 4 + len(nodes)
+            nodes.append(key)
+        return ids[key]
+
+    programs = []
+    for ops in itertools.product("+-*/", repeat=3):
+        for pattern in _AUTHORS_PATTERNS:
+            tokens = tuple(ops[int(t[1])] if isinstance(t, str) and t[0] == "o" else t for t in pattern)
+            programs.append((node_id(_parse_template(tokens)), tokens))
+    return tuple(nodes), tuple(programs)
+
+
+_AUTHORS_NODES, _AUTHORS_PROGRAMS = _build_authors_programs()
+
+
+def _exact_value(tree_node: int, perm: tuple[int, ...]) -> Fraction | None:
+    """Exact value of node ``tree_node`` for the numbers ``perm`` (``None``: division by zero)."""
+    if tree_node < 4:
+        return Fraction(perm[tree_node])
+    op, left, right = _AUTHORS_NODES[tree_node - 4]
+    a, b = _exact_value(left, perm), _exact_value(right, perm)
+    if a is None or b is None:
+        return None
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return None if b == 0 else a / b
+
+
+@lru_cache(maxsize=None)
+def _authors_solutions_sorted(numbers: tuple[int, ...], target: int) -> tuple[str, ...]:
+    found: set[str] = set()
+    goal = Fraction(target)
+    tolerance = 1e-9 * max(1.0, abs(target))
+    for perm in set(itertools.permutations(numbers)):
+        # Screen every node in floats (fast), then confirm the near hits exactly.
+        values: list = [float(x) for x in perm]
+        for op, left, right in _AUTHORS_NODES:
+            a, b = values[left], values[right]
+            if a is None or b is None:
+                values.append(None)
+            elif op == "+":
+                values.append(a + b)
+            elif op == "-":
+                values.append(a - b)
+            elif op == "*":
+                values.append(a * b)
+            else:
+                values.append(None if b == 0 else a / b)
+        for root, pieces in _AUTHORS_PROGRAMS:
+            v = values[root]
+            if v is not None and abs(v - target) <= tolerance and _exact_value(root, perm) == goal:
+                found.add("".join(str(perm[p]) if isinstance(p, int) else p for p in pieces))
+    return tuple(sorted(found))
+
+
+def authors_solutions(numbers: Sequence[int], target: int = 24) -> tuple[str, ...]:
+    """The authors' solution strings for a hand of 4 numbers (see the comment above this function).
+
+    These are the strings the authors' verifier matches answers against (the "+1 partial
+    solution" and the "... is partially correct" messages); they differ from :func:`solve`'s
+    canonical forms: every ordering and both bracketings are listed (``(1+2+3)*4``,
+    ``(3+2+1)*4``, ...), and no formula needs nested brackets. Cached per multiset.
+
+    >>> authors_solutions([3, 3, 8, 8])
+    ('8/(3-8/3)',)
+    """
+    values = tuple(sorted(int(n) for n in numbers))
+    if len(values) != 4:
+        raise ValueError(f"authors_solutions() takes 4 numbers, got {len(values)}")
+    return _authors_solutions_sorted(values, int(target))

@@ -1,11 +1,31 @@
 """GeneralPoints prompts, the SFT answer template, the feedback turn and the answer parser.
 
-The wording follows the authors' prompt (PAPER.md section 2) so that their released init checkpoints
-(``tianzhechu/GP-L-Init``, ``GP-VL-Init``) see the input format they were trained on: the sections
-``[Task Description]``, ``[Input]`` (text variant only) and ``[Output]``; the face-card rule stated
-in the task description; and an answer object with the keys ``"cards"``, ``"number"`` and
-``"formula"`` whose template ends in a trailing comma (not valid JSON; :func:`parse_gp_answer`
-parses it leniently).
+Default (``prompt_style="authors"``): the authors' text, byte for byte (LeslieTrue/SFTvsRL @ 5a6ea55,
+``prompt_lib/prompts.py``: ``Q_GeneralPoint_EQN_L`` / ``Q_GeneralPoint_EQN_VL``, the versions
+without an example, filled as their trainer and evaluator fill them), so that their released init
+checkpoints (``tianzhechu/GP-L-Init``, ``GP-VL-Init``) see the input they were trained on
+(paper Sec. 4.1 and App. A.1). Its quirks are kept on purpose:
+
+* the prompt starts with ``"\\n"`` and ends with ``"\\n\\n"``;
+* their face-card sentence already ends with a period and the template adds more, so it reads
+  ``Note that 'J', 'Q', and 'K' count as '10'., and each card must be used once.`` and
+  ``"cards": [x, y, z, w], where 'J', 'Q', and 'K' count as '10'.,`` (rule OOD:
+  ``... count as '11', '12', and '13' respectively.,``);
+* the language prompt lists the cards as a Python list (``Cards: ['A', '10', 'K', '6']``); the vision
+  prompt has no ``[Input]`` section and says "Your response should be a valid json file in the
+  following format:" although the format shown (and their SFT answers) end with a trailing comma;
+* the answer template shows ``"formula": 'an equation that equals 24'`` in single quotes, which
+  their verifier's regular expression does not read (it needs ``"formula": "..."``).
+
+The target appears three times (``You are an expert 24 points ...``, ``evaluates to 24``, ``equals
+24``); any other target replaces all three, as their template's ``{target_number}`` does.
+
+``prompt_style="clean"``: the package's plain wording for tiny models trained from scratch (one
+period, the same sections and keys; not the authors' distribution).
+
+The SFT answer (:func:`gp_answer`) is their ``ResponseEqn`` (it starts with ``"\\n"`` and ends with
+a trailing comma before ``}``: not JSON). A wrong answer is followed by the user turn
+``"You failed this trial because " + <their verifier's Verify Info>`` (:func:`gp_feedback`).
 """
 
 from __future__ import annotations
@@ -19,18 +39,69 @@ from sftrl_repro.prompts.parsing import extract_fields
 
 #: Every feedback turn starts with this (the authors' wording).
 FEEDBACK_PREFIX = "You failed this trial because"
+#: ``gp_prompt(prompt_style=...)`` choices: the authors' text (default) or the package's clean one.
+PROMPT_STYLES = ("authors", "clean")
+
+#: The authors' ``face_card_msg`` by rule (their trainer/evaluator, ``treat_face_cards_as_10``).
+FACE_CARD_MSG = {
+    "id": "'J', 'Q', and 'K' count as '10'.",
+    "ood": "'J', 'Q', and 'K' count as '11', '12', and '13' respectively.",
+}
+
+# The authors' templates (``prompt_lib/prompts.py``), as str.format templates.
+_TASK = (
+    "\n[Task Description]\n"
+    "You are an expert {target_number} points card game player. {seeing}\n"
+    "Note that {face_card_msg}, and each card must be used once.\n"
+    "Your goal is to output a formula that evaluates to {target_number} using numbers from the cards "
+    "and operators such as '+', '-', '*', '/', '(', ')', and '='.\n\n"
+)
+_OUTPUT = (
+    "{{\n"
+    '  "cards": [x, y, z, w], where {face_card_msg},\n'
+    '  "number": [a, b, c, d], where a, b, c, and d are the numbers on the cards,\n'
+    "  \"formula\": 'an equation that equals {target_number}',\n"
+    "}}\n\n"
+)
+#: ``Q_GeneralPoint_EQN_L``
+Q_GENERAL_POINT_EQN_L = (_TASK.replace("{seeing}", "You will receive a set of 4 cards.")
+                         + "[Input]\nCards: {cards}\n\n[Output]\n" + _OUTPUT)
+#: ``Q_GeneralPoint_EQN_VL``
+Q_GENERAL_POINT_EQN_VL = (_TASK.replace("{seeing}", "You are observing these four cards in the image.")
+                          + "[Output]\nYour response should be a valid json file in the following format:\n"
+                          + _OUTPUT)
+#: ``ResponseEqn``: the SFT answer.
+RESPONSE_EQN = '\n{{\n  "cards": {cards},\n  "number": {numbers},\n  "formula": "{formula}",\n}}'
 
 
-def gp_prompt(cards: Sequence[str], *, rule: str, modality: str, target: int = 24) -> str:
-    """The first user turn of a GeneralPoints episode.
+def gp_prompt(cards: Sequence[str], *, rule: str, modality: str, target: int = 24,
+              prompt_style: str = "authors") -> str:
+    """The first user turn of a GeneralPoints episode (see the module docstring).
 
     Args:
         cards: the hand's rank names, e.g. ``['A', '3', 'K', '6']``; shown in ``[Input]`` for the
             language variant only (the vision variant shows them in the image).
         rule: ``'id'`` (J/Q/K = 10) or ``'ood'`` (J/Q/K = 11/12/13); stated in the task description.
         modality: ``'language'`` or ``'vision'``.
-        target: the number the formula must equal (24 in the paper).
+        target: the number the formula must equal (24 in the paper); replaces every ``24``.
+        prompt_style: ``'authors'`` (default: their text, byte for byte) or ``'clean'``.
+
+    >>> gp_prompt(['A', '3', 'K', '6'], rule='id', modality='language').splitlines()[6]
+    "Cards: ['A', '3', 'K', '6']"
     """
+    if rule not in FACE_CARD_MSG:
+        raise ValueError(f"rule={rule!r} is not valid; choose one of: 'id', 'ood'")
+    if modality not in ("language", "vision"):
+        raise ValueError(f"modality={modality!r} is not valid; choose one of: 'language', 'vision'")
+    if prompt_style == "clean":
+        return _clean_prompt(cards, rule=rule, modality=modality, target=target)
+    if prompt_style != "authors":
+        raise ValueError(f"prompt_style={prompt_style!r} is not valid; choose one of: 'authors', 'clean'")
+    template = Q_GENERAL_POINT_EQN_VL if modality == "vision" else Q_GENERAL_POINT_EQN_L
+    return template.format(cards=[str(c) for c in cards], face_card_msg=FACE_CARD_MSG[rule], target_number=str(target))
+
+
+def _clean_prompt(cards: Sequence[str], *, rule: str, modality: str, target: int) -> str:
     rule_text = rule_description(rule)
     seeing = "You are observing these four cards in the image." if modality == "vision" else (
         "You are given four cards.")
@@ -56,22 +127,17 @@ def gp_prompt(cards: Sequence[str], *, rule: str, modality: str, target: int = 2
 
 
 def gp_answer(cards: Sequence[str], numbers: Sequence[int], formula: str) -> str:
-    """An answer in the authors' template (SFT targets; trailing comma included on purpose).
+    """An answer in the authors' ``ResponseEqn`` (SFT targets; leading newline and trailing comma included).
 
     >>> print(gp_answer(['4', '3', '2', 'K'], [4, 3, 2, 10], '4*3+2+10=24'))
+    <BLANKLINE>
     {
       "cards": ['4', '3', '2', 'K'],
       "number": [4, 3, 2, 10],
       "formula": "4*3+2+10=24",
     }
     """
-    return "\n".join([
-        "{",
-        f'  "cards": {list(cards)!r},',
-        f'  "number": {[int(n) for n in numbers]!r},',
-        f'  "formula": "{formula}",',
-        "}",
-    ])
+    return RESPONSE_EQN.format(cards=[str(c) for c in cards], numbers=[int(n) for n in numbers], formula=formula)
 
 
 def gp_feedback(reason: str) -> str:

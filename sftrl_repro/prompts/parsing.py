@@ -11,6 +11,9 @@ functions here scan for ``"key": value`` by hand:
 
 from __future__ import annotations
 
+import json as _json
+import re as _re
+
 #: Hard cap on the characters of an answer that are ever looked at.
 MAX_ANSWER_CHARS = 4096
 #: Hard cap on the characters of one extracted field value.
@@ -114,3 +117,86 @@ def extract_fields(text: object, strings: tuple[str, ...] = (), lists: tuple[str
     out: dict = {k: extract_string_field(text, k, _lowered=lowered) for k in strings}
     out.update({k: extract_list_field(text, k, _lowered=lowered) for k in lists})
     return out
+
+
+# --------------------------------------------------------------------- the authors' field reader
+# The authors' verifier (LeslieTrue/SFTvsRL @ 5a6ea55, ``utils_general.re_match`` and
+# ``robust_str_to_list``) reads fields differently from the lenient scanner above; the functions
+# below reproduce it for the package's "official" reward mode. Both are total (no exception
+# escapes) and linear in the text (``json.loads`` and one ``re.search``; no ``eval``).
+
+#: Their regular expressions, by key (``RE_PATTERN_DICT``): exactly one space after the colon,
+#: double quotes, no newline inside a quoted value, the first match in the text.
+AUTHORS_FIELD_PATTERNS: dict[str, str] = {
+    "cards": r'"cards": \[([^\]]+)\]',
+    "number": r'"number": \[([^\]]+)\]',
+    "answer": r'"cards": \[([^\]]+)\]',
+    "cards_remained": r'"cards_remained": \[([^\]]+)\]',
+    "action": r'"action": "(.*?)"',
+    "formula": r'"formula": "(.*?)"',
+    "current observation": r'"current observation": "(.*?)"',
+    "current instruction": r'"current instruction": "(.*?)"',
+}
+_AUTHORS_RE = {k: _re.compile(v) for k, v in AUTHORS_FIELD_PATTERNS.items()}
+#: What their reader returns when nothing matches (a string, graded like any other).
+AUTHORS_MISSING = "None"
+
+
+def authors_field(text: object, key: str) -> object:
+    """The value of ``key`` as the authors' ``re_match(text, key)`` returns it.
+
+    1. ``json.loads(text)[key]`` if the text is JSON with that key: the value as JSON typed it
+       (a ``str``, but also an ``int``, ``None``, a ``list`` ...);
+    2. otherwise the first match of :data:`AUTHORS_FIELD_PATTERNS` ``[key]``; for a key containing
+       ``"cards"`` the match is split on ``", "``: all integers gives a ``list`` of ``int``, else the
+       string ``"[" + match + "]"``;
+    3. otherwise the string ``"None"``.
+
+    >>> authors_field('{"formula": "4*6=24",}', "formula")
+    '4*6=24'
+    >>> authors_field('"formula":"4*6"', "formula")
+    'None'
+    """
+    if not isinstance(text, str):
+        return AUTHORS_MISSING  # their code would raise here; the package's callers pass strings
+    try:
+        return _json.loads(text)[key]
+    except Exception:  # noqa: BLE001 (theirs: a bare except; RecursionError, TypeError, KeyError ...)
+        pass
+    pattern = _AUTHORS_RE.get(key)
+    match = pattern.search(text) if pattern is not None else None
+    if match is None:
+        return AUTHORS_MISSING
+    found = match.group(1)
+    if "cards" in key:
+        parts = found.split(", ")
+        try:
+            return [_authors_int(p) for p in parts]
+        except ValueError:
+            return "[" + found + "]"
+    return found
+
+
+def _authors_int(s: str) -> int:
+    """``int(s)`` as Python reads it, but refusing strings over 64 characters (no huge conversions)."""
+    if len(s) > 64:
+        raise ValueError(s[:16])
+    return int(s)
+
+
+def authors_str_to_list(value: object, n: int = 4) -> list[str]:
+    """The authors' ``robust_str_to_list``: drop ``[``, ``]``, ``'`` and spaces, split on ``,``.
+
+    Returns the items when ``value`` is a string giving exactly ``n`` items, else ``[]`` (a list
+    value, e.g. valid JSON's ``"cards": ["A", ...]``, also gives ``[]``). Double quotes, tabs and
+    newlines are kept.
+
+    >>> authors_str_to_list("['A', '3', 'K', '6']")
+    ['A', '3', 'K', '6']
+    >>> authors_str_to_list('["A", "3", "K", "6"]')
+    ['"A"', '"3"', '"K"', '"6"']
+    """
+    if not isinstance(value, str):
+        return []
+    items = value.replace("[", "").replace("]", "").replace("'", "").replace(" ", "").split(",")
+    return items if len(items) == n else []

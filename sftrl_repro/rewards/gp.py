@@ -1,9 +1,10 @@
-"""The GeneralPoints verifier: reward, outcome and feedback for one model answer (PAPER.md section 2).
+"""The GeneralPoints verifier: reward, outcome and feedback for one model answer (paper Sec. 4.1).
 
 Two conventions (``mode``):
 
-``"paper"`` (default): the paper's reward table, exactly one outcome per answer, checked in this
-order of precedence:
+``"paper"`` (default): the paper's reward table (paper Sec. 4.1 and App. A.1), exactly one outcome
+per answer, checked in this order of precedence; fields are read leniently
+(``prompts.gp.parse_gp_answer``), values are exact rationals:
 
 =====================  =======  ===========================================================
 outcome                reward   when
@@ -15,24 +16,68 @@ outcome                reward   when
 ``wrong_value``        -1       any other value, division by zero included
 =====================  =======  ===========================================================
 
-``"official"``: the authors' verifier as PAPER.md summarises it (the package's reconstruction; its
-code is not copied): the vision card check comes first (-1.5); any character other than digits and
-``+-*/()`` (spaces included) is illegal (-3 at once); otherwise penalties *stack*: -3 per broken
-token-sequence rule and -2 per number not on the cards (e.g. -7); a formula that then fails to
-evaluate but is a prefix of a known solution earns +1 (``partial_solution``), else -3; a formula
-that evaluates but leaves cards unused gets -2 per unused card; the value is compared in Python
-floats (so ``8/(3-8/3)`` is *wrong*: 23.999999999999993); +5 if equal, else -1.
+``"official"``: the authors' verifier, reward AND Verify Info text (LeslieTrue/SFTvsRL @ 5a6ea55:
+``GeneralPointEnv_oneline.step`` -> ``utils_general.re_match`` / ``robust_str_to_list`` ->
+``utils_rl.step_rewards``), reimplemented without ``eval``; it agrees with their code on every
+reference answer the package's tests hold. In order:
+
+1. **Fields** (``prompts.parsing.authors_field``): ``json.loads(answer)[key]`` if the answer is JSON
+   with that key, else the first match of ``"formula": "(.*?)"`` (one space after the colon,
+   double quotes, no newline inside), else the string ``"None"``. A string formula is cut at its
+   first ``=``.
+2. **Vision card check** (vision only, first): the ``"cards"`` field through their
+   ``robust_str_to_list`` (drop ``[ ] '`` and spaces, split on ``,``, exactly 4 items; a JSON list
+   or an all-integer list gives ``[]``) must equal the hand's rank names as a multiset, exactly
+   (``'A'`` not ``'1'``, ``'10'`` not ``'T'``, no double quotes); else -1.5, Verify Info
+   ``"you recognized wrong cards"`` (no period), nothing else checked.
+3. **Characters**: the formula must consist of ``\\d+`` (any Unicode decimal digit) and
+   ``+-*/()`` only; anything else (a space, ``x``, ``.``, ``"None"``) is -3 ``"illegal characters."``.
+4. **Token sequence**, -3 per error, messages in token order: a number after a number or ``)``
+   (``invalid sequence after number``), an operator first or after an operator or ``(``
+   (``... after operator``), a ``(`` after a number or ``)`` (``invalid sequence before '('``; that
+   ``(`` is not pushed), a ``)`` first or after an operator or ``(`` (``invalid sequence after ')'``),
+   a ``)`` with no open ``(`` (``unmatched closing parenthesis``). The end of the formula and
+   unclosed ``(`` are not checked here.
+5. **Numbers** (values of the digit runs), not stacked per number: -2 once if any number is not on
+   the cards (``you used invalid numbers: [..]``), else -2 once if any is used too often
+   (``you used numbers: [..] too many times``); plus -2 once if any card is unused
+   (``you didn't use numbers: [..]``). An empty formula is -2. Sequence and number penalties add up
+   (-5, -6, -9 ... occur); any penalty ends the check.
+6. **Value**, only with no penalty: Python's float semantics (ints for ``+ - *``, true division),
+   compared with ``==``: equal to the target is +5 ``"Correct solution."``. The formula "fails to
+   evaluate" on a trailing operator or ``(``, an unclosed ``(``, a leading zero (``08``), a non-ASCII
+   digit, more than 200 nested brackets (CPython's parser limit) or a division by zero; then it
+   earns +1 ``"partial solution."`` if it is a prefix of one of their solution strings
+   (``games.solver.authors_solutions``).
+7. **Otherwise** -1 with the longest token prefix found in their solution strings:
+   ``"<prefix> is partially correct but the full formula does not match any solution."`` or
+   ``"your formula does not match any solution."``; if the whole formula is one of their strings
+   but its float value misses the target (``8/(3-8/3)`` = 23.999999999999993) the reward is **0**
+   with Verify Info ``"."``.
+
+The feedback turn is ``"You failed this trial because " + Verify Info`` (``""`` after +5).
+
+Where their code raises (a JSON answer whose ``"formula"`` is a number, ``null`` or a list reaches
+``re.findall``: TypeError), the package grades the answer as if the formula were missing: -3,
+``"illegal characters."`` (what their reader gives for an unreadable formula). Answers are cut to
+:data:`OFFICIAL_MAX_ANSWER_CHARS` characters first (their code has no limit; the cap bounds the
+work on hostile input); a number of more than 4300 digits, which makes their ``int()`` raise
+ValueError on Python >= 3.11, is an invalid number here.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
 from sftrl_repro.games.cards import card_values, normalize_rank
-from sftrl_repro.games.solver import solve
-from sftrl_repro.prompts.gp import GPAnswer, gp_feedback, parse_gp_answer
+from sftrl_repro.games.solver import authors_solutions
+from sftrl_repro.prompts.gp import FEEDBACK_PREFIX, GPAnswer, gp_feedback, parse_gp_answer
+from sftrl_repro.prompts.parsing import authors_field, authors_str_to_list
 from sftrl_repro.rewards import arith
 
 #: Rewards of the paper's table (``mode="paper"``), by outcome.
@@ -49,6 +94,12 @@ STEP_LIMIT_REWARD = -1.0
 PARTIAL_SOLUTION_REWARD = 1.0
 
 REWARD_MODES = ("paper", "official")
+#: Official mode reads at most this many characters of an answer (their code: no limit).
+OFFICIAL_MAX_ANSWER_CHARS = 65_536
+#: Verify Info of the authors' step limit (the 6th call of an episode; applied by the env).
+STEP_LIMIT_INFO = "step_limit_reached"
+#: Verify Info of a correct answer in the authors' code (no feedback turn follows it).
+CORRECT_INFO = "Correct solution."
 MODALITIES = ("language", "vision")
 
 _REASONS = {
@@ -70,13 +121,21 @@ class GPVerdict(NamedTuple):
         feedback: the user turn that follows a wrong answer (``"You failed this trial because ..."``);
             ``''`` for a correct one.
         cards_correct: whether the answer's ``"cards"`` equal the hand as a multiset (recognition
-            accuracy; computed in both modalities, penalised only in vision).
+            accuracy; computed in both modalities, penalised only in vision). Paper mode reads
+            the cards leniently (``'king'`` = ``'K'``); official mode uses the authors' check.
     """
 
     reward: float
     outcome: str
     feedback: str
     cards_correct: bool
+
+    @property
+    def verify_info(self) -> str:
+        """The verifier's message without the feedback prefix (the authors' ``info['Verify Info']``)."""
+        if self.outcome == "correct":
+            return CORRECT_INFO
+        return self.feedback[len(FEEDBACK_PREFIX) + 1:] if self.feedback.startswith(FEEDBACK_PREFIX) else self.feedback
 
 
 def cards_match(recognised: Sequence[str] | None, cards: Sequence[str]) -> bool:
@@ -148,32 +207,189 @@ def _verify_paper(parsed: GPAnswer, cards, values, *, target, modality, cards_ok
     return verdict("wrong_value", value)
 
 
-def _verify_official(parsed: GPAnswer, cards, values, *, target, modality, cards_ok) -> GPVerdict:
-    def verdict(outcome: str, reward: float, value=None) -> GPVerdict:
-        return GPVerdict(reward, outcome, _feedback(outcome, value, target), cards_ok)
+# ------------------------------------------------------------------------------ official mode
+_FORMULA_CHARS = re.compile(r"[\d+\-*/()]*")
+_TOKENS = re.compile(r"\d+|[+\-*/()]")
+#: CPython's parser refuses more nested brackets than this ("too many nested parentheses").
+_MAX_NESTING = 200
+#: Python's ``int()`` refuses longer digit strings (3.11+: ``sys.int_info.default_max_str_digits``).
+_INT_MAX_DIGITS = 4300
+
+
+@lru_cache(maxsize=8192)
+def _solution_prefixes(values: tuple[int, ...], target: int) -> frozenset[str]:
+    """Every non-empty prefix of the authors' solution strings for a hand."""
+    return frozenset(s[:i] for s in authors_solutions(values, target) for i in range(1, len(s) + 1))
+
+
+def _number(token: str) -> tuple[object, str]:
+    """(Counter key, text as their message prints it) of a digit run (any Unicode digits)."""
+    if len(token) <= 64:
+        value = int(token)
+        return value, str(value)
+    digits = token if token.isascii() else "".join(str(int(ch)) for ch in token)
+    digits = digits.lstrip("0") or "0"
+    if len(digits) <= _INT_MAX_DIGITS:
+        return int(digits), digits
+    return ("big", digits), digits  # their int() would raise ValueError; never a card value
+
+
+def _python_value(tokens: list[str]):
+    """What ``eval`` gives for a formula whose token sequence passed the checks: a number, or ``None``.
+
+    ``None`` where Python raises: SyntaxError (leading zero, non-ASCII digit, trailing operator or
+    ``(``, unclosed ``(``, more than 200 nested brackets) or ZeroDivisionError. Values follow
+    Python: ints stay ints under ``+ - *``, ``/`` gives a float, operators by precedence, left to right.
+    """
+    depth = 0
+    for t in tokens:
+        if t == "(":
+            depth += 1
+            if depth > _MAX_NESTING:
+                return None
+        elif t == ")":
+            depth -= 1
+        elif t[0] not in "+-*/" and (not t.isascii() or (len(t) > 1 and t[0] == "0")):
+            return None
+    if depth != 0 or tokens[-1] in ("+", "-", "*", "/", "("):
+        return None
+    out: list = []
+    ops: list[str] = []
+
+    def apply() -> bool:
+        op = ops.pop()
+        b = out.pop()
+        a = out.pop()
+        if op == "+":
+            out.append(a + b)
+        elif op == "-":
+            out.append(a - b)
+        elif op == "*":
+            out.append(a * b)
+        elif b == 0:
+            return False
+        else:
+            out.append(a / b)
+        return True
+
+    prec = {"+": 1, "-": 1, "*": 2, "/": 2}
+    try:
+        for t in tokens:
+            if t == "(":
+                ops.append(t)
+            elif t == ")":
+                while ops[-1] != "(":
+                    if not apply():
+                        return None
+                ops.pop()
+            elif t in prec:
+                while ops and ops[-1] != "(" and prec[ops[-1]] >= prec[t]:
+                    if not apply():
+                        return None
+                ops.append(t)
+            else:
+                out.append(int(t))
+        while ops:
+            if not apply():
+                return None
+    except (OverflowError, ValueError, IndexError):  # not reachable for 4 card numbers; total anyway
+        return None
+    return out[0] if len(out) == 1 else None
+
+
+def _official(raw: object, cards: Sequence[str], values: list[int], *, target: int, modality: str) -> GPVerdict:
+    text = raw[:OFFICIAL_MAX_ANSWER_CHARS] if isinstance(raw, str) else ""
+    cards_ok = sorted(authors_str_to_list(authors_field(text, "cards"))) == sorted(cards)
+
+    def verdict(outcome: str, reward: float, messages: list[str]) -> GPVerdict:
+        info = ", ".join(messages) + "."
+        feedback = "" if outcome == "correct" else gp_feedback(info)
+        return GPVerdict(float(reward), outcome, feedback, cards_ok)
 
     if modality == "vision" and not cards_ok:
-        return verdict("wrong_cards", PAPER_REWARDS["wrong_cards"])
-    expr = arith.strip_tail(parsed.formula) if parsed.formula is not None else ""
-    tokens = arith.tokenize(expr, allow_spaces=False)
-    if tokens is None or not tokens:
-        return verdict("illegal_formula", PAPER_REWARDS["illegal_formula"])
-    seq_errors = arith.sequence_errors(tokens)
-    used = arith.numbers_in(tokens)
-    num_errors = _excess(used, values)
-    if seq_errors or num_errors:
-        return verdict("formula_errors", -3.0 * seq_errors - 2.0 * num_errors)
-    value = arith.evaluate(tokens, exact=False) if arith.is_balanced(tokens) else None
+        return GPVerdict(PAPER_REWARDS["wrong_cards"], "wrong_cards", gp_feedback("you recognized wrong cards"),
+                         False)
+    formula = authors_field(text, "formula")
+    if not isinstance(formula, str):
+        # Their code raises TypeError here (re.findall on a non-string): graded as a missing formula.
+        return verdict("illegal_formula", -3, ["illegal characters"])
+    formula = formula.split("=", 1)[0]
+    if not _FORMULA_CHARS.fullmatch(formula):
+        return verdict("illegal_formula", -3, ["illegal characters"])
+    tokens = _TOKENS.findall(formula)
+
+    messages: list[str] = []
+    prev = None  # None, "number", "operator", "(" or ")"
+    open_parens = 0
+    for t in tokens:
+        c = t[0]
+        if c in "+-*/":
+            if prev != "number" and prev != ")":
+                messages.append("invalid sequence after operator")
+            prev = "operator"
+        elif c == "(":
+            if prev is None or prev == "operator" or prev == "(":
+                open_parens += 1
+            else:
+                messages.append("invalid sequence before '('")
+            prev = "("
+        elif c == ")":
+            if prev == "number" or prev == ")":
+                if open_parens:
+                    open_parens -= 1
+                else:
+                    messages.append("unmatched closing parenthesis")
+            else:
+                messages.append("invalid sequence after ')'")
+            prev = ")"
+        else:
+            if prev == "number" or prev == ")":
+                messages.append("invalid sequence after number")
+            prev = "number"
+    reward = -3 * len(messages)
+    sequence_errors = bool(messages)
+
+    used: Counter = Counter()
+    shown: dict = {}
+    for t in tokens:
+        if t[0] not in "+-*/()":
+            key, text_value = _number(t)
+            used[key] += 1
+            shown.setdefault(key, text_value)
+    have = Counter(values)
+    invalid = [k for k in used if k not in have]
+    overused = [k for k in used if used[k] > have[k]]
+    unused = [k for k in have if have[k] > used[k]]
+    if invalid:
+        reward -= 2
+        messages.append(f"you used invalid numbers: [{', '.join(shown[k] for k in invalid)}]")
+    elif overused:
+        reward -= 2
+        messages.append(f"you used numbers: [{', '.join(shown[k] for k in overused)}] too many times")
+    if unused:
+        reward -= 2
+        messages.append(f"you didn't use numbers: {unused}")
+    if reward:
+        return verdict("formula_errors" if sequence_errors else "wrong_numbers", reward, messages)
+
+    prefixes = _solution_prefixes(tuple(sorted(values)), int(target))
+    value = _python_value(tokens)
     if value is None:
-        if any(s.startswith(expr) for s in solve(values, target)):
-            return verdict("partial_solution", PARTIAL_SOLUTION_REWARD)
-        return verdict("illegal_formula", PAPER_REWARDS["illegal_formula"])
-    missing = _excess(values, used)
-    if missing:
-        return verdict("wrong_numbers", -2.0 * missing)
-    if value == target:
-        return verdict("correct", PAPER_REWARDS["correct"])
-    return verdict("wrong_value", PAPER_REWARDS["wrong_value"], value)
+        if formula in prefixes:
+            return verdict("partial_solution", PARTIAL_SOLUTION_REWARD, ["partial solution"])
+    elif value == target:
+        return verdict("correct", PAPER_REWARDS["correct"], [CORRECT_INFO[:-1]])
+    register = ""
+    for t in tokens:
+        if register + t not in prefixes:
+            if register:
+                messages.append(f"{register} is partially correct but the full formula does not match any solution")
+            else:
+                messages.append("your formula does not match any solution")
+            return verdict("wrong_value", PAPER_REWARDS["wrong_value"], messages)
+        register += t
+    # The whole formula is one of their solution strings but its float value misses the target.
+    return verdict("wrong_value", 0.0, messages)
 
 
 def verify_gp(
@@ -188,8 +404,9 @@ def verify_gp(
     """Grade one GeneralPoints answer.
 
     Args:
-        answer: the model's raw answer text (parsed leniently, see ``prompts.gp.parse_gp_answer``)
-            or an already parsed :class:`~sftrl_repro.prompts.gp.GPAnswer`.
+        answer: the model's raw answer text (paper mode parses it leniently, see
+            ``prompts.gp.parse_gp_answer``, and also takes an already parsed
+            :class:`~sftrl_repro.prompts.gp.GPAnswer`; official mode reads the text as the authors do).
         cards: the hand's rank names, e.g. ``['A', '5', 'J', '10']``.
         rule: ``'id'`` (J/Q/K = 10) or ``'ood'`` (J/Q/K = 11/12/13).
         target: the number to make (24 in the paper).
@@ -198,8 +415,8 @@ def verify_gp(
 
     Returns:
         A :class:`GPVerdict` ``(reward, outcome, feedback, cards_correct)``. Never raises on any
-        answer; answers of any length are graded in well under a millisecond (they are cut to 4096
-        characters and formulas to 256).
+        answer text (paper mode: cut to 4096 characters, formulas to 256; official mode: cut to
+        :data:`OFFICIAL_MAX_ANSWER_CHARS`); a typical answer is graded in tens of microseconds.
 
     >>> verify_gp('{"cards": ["4","3","2","K"], "number": [4,3,2,10], "formula": "4*3+2+10=24"}',
     ...           ['4', '3', '2', 'K'], rule='id').outcome
@@ -210,7 +427,10 @@ def verify_gp(
     if modality not in MODALITIES:
         raise ValueError(f"modality={modality!r} is not valid; choose one of: 'language', 'vision'")
     values = card_values(cards, rule)  # raises KeyError for a bad rule/card: a caller's bug
+    if mode == "official":
+        if isinstance(answer, GPAnswer):
+            raise TypeError("mode='official' grades the raw answer text (the authors' parser); pass a str")
+        return _official(answer, cards, values, target=target, modality=modality)
     parsed = answer if isinstance(answer, GPAnswer) else parse_gp_answer(answer)
     cards_ok = cards_match(parsed.cards, cards)
-    grade = _verify_paper if mode == "paper" else _verify_official
-    return grade(parsed, cards, values, target=target, modality=modality, cards_ok=cards_ok)
+    return _verify_paper(parsed, cards, values, target=target, modality=modality, cards_ok=cards_ok)
