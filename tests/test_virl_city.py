@@ -266,3 +266,80 @@ def test_random_initial_heading_is_drawn_from_the_episode_generator():
     b = build_rail(route, rng=np.random.default_rng(5))
     assert a.init_heading == b.init_heading and a.points[0].heading == a.init_heading
     assert len({build_rail(route, rng=np.random.default_rng(s)).init_heading for s in range(20)}) > 5
+
+
+# ----------------------------------------------------------------------------- the authors' rail rule
+
+def _straight_route(lengths, landmarks=None, headings=None) -> Route:
+    """Legs alternating north / east of the given lengths (metres), in the plane."""
+    legs, x, y = [], 0.0, 0.0
+    for k, length in enumerate(lengths):
+        heading = (headings or [0, 90] * len(lengths))[k]
+        x, y = x + length * math.sin(math.radians(heading)), y + length * math.cos(math.radians(heading))
+        landmark = (landmarks or [""] * len(lengths))[k]
+        legs.append(Leg(heading=heading, direction="north" if heading == 0 else "east", end=(x, y),
+                        landmark=landmark, landmark_name=landmark.split(" is on")[0]))
+    return Route(route_id="straight", city="New York", start=(0.0, 0.0), init_heading=200, legs=tuple(legs),
+                 destination="D")
+
+
+def test_geodesic_distance_is_wgs84():
+    from sftrl_repro.games.virl.geometry import geodesic_m
+
+    assert geodesic_m((40.758, -73.9855), (40.758, -73.9855)) == 0.0
+    a, b = (40.758, -73.9855), (40.7580, -73.98519438059517)
+    assert geodesic_m(a, b) == pytest.approx(25.807, abs=5e-4) and geodesic_m(a, b) == geodesic_m(b, a)
+    # One degree of latitude at the equator on WGS-84 (geographiclib: 110574.3886 m).
+    assert geodesic_m((0.0, 0.0), (1.0, 0.0)) == pytest.approx(110574.3886, abs=1e-3)
+    # New York to Paris, WGS-84 geodesic (geographiclib 2.1, Karney: 5852935.2918 m).
+    assert geodesic_m((40.7128, -74.0060), (48.8566, 2.3522)) == pytest.approx(5852935.2918, abs=1e-3)
+
+
+@pytest.mark.parametrize("length,expected", [(4.0, 0), (15.0, 0), (20.5, 2), (30.0, 2), (39.0, 2), (41.0, 4),
+                                              (300.0, 4)])
+def test_authors_spacing_rule(length, expected):
+    route = _straight_route([length, 100.0])
+    rail = build_rail(route, rng=np.random.default_rng(0), drop_rate=0.0)
+    forward = [p for p in rail.points if p.kind == "forward" and p.leg == 0]
+    assert len(forward) == expected
+    for p in forward:  # more than 8 m from both ends of the leg
+        assert math.dist(p.position, route.start) > 8 and math.dist(p.position, route.legs[0].end) > 8
+
+
+def test_package_rule_is_an_option_and_differs():
+    route = _straight_route([30.0, 100.0])
+    authors = build_rail(route, rng=np.random.default_rng(0), drop_rate=0.0)
+    package = build_rail(route, rng=np.random.default_rng(0), drop_rate=0.0, mode="package")
+    assert authors.mode == "authors" and package.mode == "package"
+    # 30 m: the authors keep 12 m and 18 m (both > 8 m from both ends); the package's gap rule drops
+    # 18 m (6 m after the kept 12 m).
+    assert [round(p.position[1]) for p in authors.points if p.kind == "forward" and p.leg == 0] == [12, 18]
+    assert [round(p.position[1]) for p in package.points if p.kind == "forward" and p.leg == 0] == [12]
+    with pytest.raises(ValueError, match="mode='exact' is not valid"):
+        build_rail(route, rng=np.random.default_rng(0), mode="exact")
+
+
+def test_short_leg_shifts_the_sentence_index_in_authors_mode():
+    route = _straight_route([60.0, 4.0, 60.0], landmarks=["A is on your left", "", "B is on your right"])
+    rail = build_rail(route, rng=np.random.default_rng(0), drop_rate=0.0)
+    said = [(p.kind, rail.instructions[p.instruction_index]) for p in rail.points]
+    # After the 4 m leg every point carries the sentence before its own.
+    assert said[-1] == ("destination", "Turn left to face north.")
+    assert ("forward", "Turn left to face north.") in said[-5:]
+    assert said[6] == ("intersection", "Move forward until you reach next intersection.")  # the 4 m leg's
+    package = build_rail(route, rng=np.random.default_rng(0), drop_rate=0.0, mode="package")
+    assert package.instructions[package.points[-1].instruction_index].startswith("Move forward until you reach dest")
+
+
+def test_authors_texts_for_missing_landmarks():
+    route = _straight_route([60.0], landmarks=[""])
+    assert route_instructions(route, 200, wrap_relative=False) == ("Turn left to face north.",
+                                              "Move forward until you reach destination where No landmark nearby.")
+    assert route_instructions(route, 200, mode="package")[1] == "Move forward until you reach destination."
+    two = _straight_route([60.0, 60.0], landmarks=["", "B is on your right"])
+    rail = build_rail(two, rng=np.random.default_rng(0), drop_rate=0.0)
+    turn = next(p for p in rail.points if p.kind == "intersection")
+    assert turn.landmark_observation == "No landmark nearby"  # singular, the authors' default
+    assert turn.observation == "No landmark nearby; You observe an intersection"
+    assert rail.points[0].observation == rail.points[1].observation == "No landmarks nearby; "
+    assert rail.instructions[0].startswith("First, turn") and rail.instructions[1].endswith("next intersection.")

@@ -268,6 +268,10 @@ def test_bad_arguments_are_one_clear_error():
         VIRLEnv(verify_iter=0)
     with pytest.raises(ValueError, match="drop_rate=1.5 is not valid"):
         VIRLEnv(drop_rate=1.5)
+    with pytest.raises(ValueError, match="rail='exact' is not valid; choose one of: 'authors', 'package'"):
+        VIRLEnv(rail="exact")
+    with pytest.raises(ValueError, match="prompt_style='tidy' is not valid; choose one of: 'authors', 'clean'"):
+        VIRLEnv(prompt_style="tidy")
     env = VIRLEnv()
     with pytest.raises(ValueError, match="route_index=1000 is not valid; it must be <= 999"):
         env.reset(options={"route_index": 1000})
@@ -293,3 +297,53 @@ def test_envs_prompts_and_rewards_do_not_import_torch():
             "sftrl_repro.envs.virl.policies, sftrl_repro.rewards.virl, sftrl_repro.prompts.virl; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("modality", ["language", "vision"])
+def test_authors_prompt_by_default_clean_prompt_as_an_option(modality):
+    authors = VIRLEnv(modality=modality, image_size=TINY)
+    clean = VIRLEnv(modality=modality, image_size=TINY, prompt_style="clean")
+    (a, info_a), (c, info_c) = authors.reset(seed=4), clean.reset(seed=4)
+    assert a["text"].startswith("\n[Task Description]\n") and a["text"].endswith("space,\n}\n")
+    assert c["text"].startswith("[Task Description]\n") and c["text"].endswith("space,\n}")
+    assert ("stree tviews" in a["text"]) == (modality == "vision") and "stree tviews" not in c["text"]
+    assert info_a["gt_answer"] == "\n" + info_c["gt_answer"] + "\n"
+    wrong = '{"action": "stop()"}'
+    fa, fc = authors.step(wrong)[0]["text"], clean.step(wrong)[0]["text"]
+    assert fa.startswith("You failed this trial because you make incorrect action.") and fa.endswith("\n}}.")
+    assert "{{" not in fc and fc.endswith("\n}")
+    # The same grading either way.
+    assert authors.step(info_a["gt_answer"])[1] == clean.step(info_c["gt_answer"])[1] == 1.0
+
+
+def test_official_step_limit_at_the_destination_terminates_and_truncates():
+    env = VIRLEnv(reward_mode="official")
+    _, info = env.reset(seed=0, options={"route_index": 5})
+    while env.rail.points[info["waypoint"]].kind != "destination":
+        _, _, _, _, info = env.step(info["gt_answer"])
+    last = info["waypoint"]
+    for _ in range(2):
+        _, reward, terminated, truncated, info = env.step(answer_with("forward()"))
+        assert (reward, terminated, truncated) == (-1.0, False, False)
+    _, reward, terminated, truncated, info = env.step(info["gt_answer"])
+    assert (reward, terminated, truncated, info["success"]) == (-1.0, True, True, False)
+    assert info["waypoint"] == last and info["outcome"] == "step_limit"
+    # Elsewhere their env moves on: the info describes the next point.
+    _, info = env.reset(seed=0, options={"route_index": 5})
+    for _ in range(3):
+        _, reward, terminated, truncated, info = env.step(answer_with("stop()"))
+    assert (terminated, truncated, info["waypoint"]) == (False, True, 1)
+
+
+def test_package_rail_is_an_option():
+    env = VIRLEnv(rail="package")
+    _, info = env.reset(seed=0, options={"route_index": 0})
+    default = VIRLEnv()
+    default.reset(seed=0, options={"route_index": 0})
+    assert env.rail.mode == "package" and default.rail.mode == "authors"
+    while True:
+        _, reward, terminated, truncated, info = env.step(info["gt_answer"])
+        assert reward == 1.0
+        if terminated or truncated:
+            break
+    assert info["success"]

@@ -13,14 +13,15 @@
 # %% [markdown]
 # # 00b · V-IRL navigation, offline
 #
-# The paper's second task (*SFT Memorizes, RL Generalizes*, section 3 of `PAPER.md`): follow
+# The paper's second task (*SFT Memorizes, RL Generalizes*, Sec. 4.2): follow
 # numbered route instructions through a city, one rail point at a time, answering with
 # `forward()`, `turn_direction(x)` or `stop()`. This notebook shows the package's **procedural
 # training city** (it mirrors the authors' 1,000 NYC routes, with no download and no map API):
 # a map with one route, its instructions, the ground-truth rail under both action spaces
-# (absolute = in-distribution, relative = rule OOD), a vision observation (the 2x2 street-view
-# grid), and two scripted baselines: an oracle that follows the rail (it must reach every
-# destination) and a random policy (the floor for per-step accuracy).
+# (absolute = in-distribution, relative = rule OOD), the prompt and a feedback turn exactly as the
+# authors' code writes them, a vision observation (the 2x2 street-view grid), and two scripted
+# baselines: an oracle that follows the rail (it must reach every destination) and a random policy
+# (the floor for per-step accuracy).
 #
 # Outputs: `figures/virl_city_map.png`, `figures/virl_views.png`, `results/virl_oracle_random.csv`.
 
@@ -38,7 +39,8 @@ import pandas as pd
 
 from sftrl_repro.envs.virl import VIRLEnv
 from sftrl_repro.games.virl.city import city_summary, training_city
-from sftrl_repro.plots.virl import plot_city, plot_views, save_figure
+from sftrl_repro.plots import save_figure
+from sftrl_repro.plots.virl import plot_city, plot_views
 from sftrl_repro.envs.virl.policies import baseline_table, walk_to
 from sftrl_repro.games.virl.rail import build_rail, rail_rows, unwrapped_differences
 from sftrl_repro.paths import figures_dir, results_dir
@@ -74,9 +76,11 @@ map_path = save_figure(fig, figures_dir() / "virl_city_map.png")
 # %% [markdown]
 # ## Instructions and the ground-truth rail
 #
-# The instructions use the authors' sentence pattern. The rail starts with a turn, adds forward
-# points between turns (each leg is cut into 5 parts; each inner cut point is dropped with
-# probability 0.5), turns at each intersection and ends with `stop()`.
+# The instructions and the rail follow the authors' code (LeslieTrue/SFTvsRL @ 5a6ea55). The rail
+# starts with a turn; on every leg longer than 5 m it puts the points at 1/5 ... 5/5 of the leg, each
+# dropped with probability 0.5 (their training config) and kept only if it is more than 8 m from both
+# ends of the leg; it turns at each intersection and ends with `stop()`. (`build_rail(...,
+# mode="package")` is the package's earlier rule: 8 m from the previous kept point instead.)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -96,6 +100,23 @@ print(pd.DataFrame(rail_rows(rail, unwrapped=unwrapped)).to_string(index=False))
 # NBVAL_CHECK_OUTPUT
 for key, value in unwrapped_differences(city.routes, seed=seed).items():
     print(f"{key}: {value}")
+
+# %% [markdown]
+# ## The prompt and a feedback turn
+#
+# The first user turn at the start of the route, the authors' `Q_VIRL_L` byte for byte (their blank
+# lines and line breaks included), and the turn that follows a wrong answer: their verifier's message
+# with an `[Output]` block that keeps its doubled braces, as their trainer sends it.
+# (`VIRLEnv(prompt_style="clean")` gives the package's tidier wording instead.)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+text_env = VIRLEnv(city_seed=seed, n_routes=n_routes)
+obs, info = text_env.reset(seed=seed, options={"route_index": route_index})
+print(obs["text"])
+obs, reward, *_ = text_env.step('{"action": "stop()"}')
+print(f"reward {reward}; next user turn:")
+print(obs["text"])
 
 # %% [markdown]
 # ## Vision: the 2x2 street-view grid

@@ -1,11 +1,12 @@
-"""V-IRL SFT demonstrations, from the ground-truth rail (PAPER.md sections 3 and 4).
+"""V-IRL SFT demonstrations, from the ground-truth rail (paper Sec. 4.2).
 
-One demonstration per rail point: the prompt the agent sees there (instructions, the ground-truth
-observation/action history, the current observation; the 2x2 street-view grid for vision) and the
-answer in the authors' template with the current observation, the instruction being executed and
-the ground-truth action. Single-turn, answer only, in-distribution action space (absolute compass
-headings). Routes are drawn and walked by :class:`~sftrl_repro.envs.virl.env.VIRLEnv` itself
-(answering its own ``info["gt_answer"]``), so prompts and images are exactly what RL and evaluation see.
+One demonstration per rail point: the prompt the agent sees there (the authors' ``Q_VIRL_L`` /
+``Q_VIRL_VL`` by default: instructions, the ground-truth observation/action history, the current
+observation; the 2x2 street-view grid for vision) and the answer in the authors' ``ResponseVIRL``
+template with the current observation, the instruction being executed and the ground-truth action.
+Single-turn, answer only, in-distribution action space (absolute compass headings). Routes are drawn
+and walked by :class:`~sftrl_repro.envs.virl.env.VIRLEnv` itself (answering its own
+``info["gt_answer"]``), so prompts and images are exactly what RL and evaluation see.
 """
 
 from __future__ import annotations

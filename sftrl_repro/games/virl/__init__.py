@@ -2,10 +2,11 @@
 
 Modules, one job each:
 
-* :mod:`.geometry` headings, compass names, relative turns (wrapped, or the authors' unwrapped bug);
+* :mod:`.geometry` headings, compass names, relative turns (wrapped, or the authors' unwrapped bug),
+  WGS-84 geodesic distances;
 * :mod:`.route` the route schema shared by both sources (:class:`Route`, :class:`Leg`, :class:`Landmark`);
 * :mod:`.city` the procedural city generator (training city, VLN-mini-like cities);
-* :mod:`.rail` the ground-truth rail and the instructions;
+* :mod:`.rail` the ground-truth rail and the instructions (the authors' rule by default);
 * :mod:`.render` / :mod:`.styles` street views (drawn, or cut from panoramas) and the 2x2 grid;
 * :mod:`.real_data` the loader of the authors' files and a fixture writer in their schema;
 * :mod:`.sources` route sets (where routes, rails and views come from).
