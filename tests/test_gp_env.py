@@ -128,7 +128,7 @@ def test_paper_geometry():
 def test_a_correct_answer_terminates_with_plus_five():
     env = make()
     obs, info = env.reset(seed=3)
-    assert obs["text"].startswith("[Task Description]") and info["attempt"] == 0
+    assert obs["text"].startswith("\n[Task Description]") and info["attempt"] == 0
     obs, reward, terminated, truncated, info = env.step(right_answer(info))
     assert (reward, terminated, truncated, info["success"], info["outcome"]) == (5.0, True, False, True, "correct")
     assert info["numbers_correct"] and info["cards_correct"]

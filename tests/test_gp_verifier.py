@@ -101,38 +101,96 @@ def test_verdict_unpacks_and_rejects_bad_modes():
 
 
 # -------------------------------------------------------------------------------- official mode
-@pytest.mark.parametrize("formula, outcome, reward", [
-    ("4*3+2+10=24", "correct", 5.0),
-    ("4*3+2+10=99", "correct", 5.0),            # everything after '=' is ignored
-    ("4 * 3+2+10", "illegal_formula", -3.0),    # spaces are illegal characters
-    ("4*3+2+x", "illegal_formula", -3.0),
-    ("4*3+2+10.0", "illegal_formula", -3.0),
-    ("4*3++2+10", "formula_errors", -3.0),      # one token-sequence error
-    ("+4*3++2+10", "formula_errors", -6.0),     # two
-    ("4*3+2+10+7", "formula_errors", -2.0),     # one number not on the cards
-    ("4*3++2+10+7+9", "formula_errors", -7.0),  # stacking: -3 - 2 - 2
-    ("(4*3", "partial_solution", 1.0),          # fails to evaluate, prefix of "(4*3-2)*..."?
-    ("(4*3+2", "partial_solution", 1.0),
-    ("(2+10", "illegal_formula", -3.0),         # fails to evaluate, not a prefix of a solution
-    ("4*3+2", "wrong_numbers", -2.0),           # one card unused
-    ("4*3*2*10", "wrong_value", -1.0),
+# The authors' verifier (LeslieTrue/SFTvsRL @ 5a6ea55); tests/test_golden_gp.py checks it against
+# 20,574 answers graded by their code. These cases name the rules one by one (hand 4 3 2 K, id).
+@pytest.mark.parametrize("formula, outcome, reward, info", [
+    ("4*3+2+10=24", "correct", 5.0, "Correct solution."),
+    ("4*3+2+10=99", "correct", 5.0, "Correct solution."),          # everything after '=' is ignored
+    ("4 * 3+2+10", "illegal_formula", -3.0, "illegal characters."),  # spaces are illegal characters
+    ("4*3+2+10 = 24", "illegal_formula", -3.0, "illegal characters."),  # the space before '='
+    ("4*3+2+x", "illegal_formula", -3.0, "illegal characters."),
+    ("4*3+2+10.0", "illegal_formula", -3.0, "illegal characters."),
+    ("4*3++2+10", "formula_errors", -3.0, "invalid sequence after operator."),
+    ("+4*3++2+10", "formula_errors", -6.0, "invalid sequence after operator, invalid sequence after operator."),
+    ("4*3+2+10+7", "wrong_numbers", -2.0, "you used invalid numbers: [7]."),
+    ("4*3+2+10+7+9", "wrong_numbers", -2.0, "you used invalid numbers: [7, 9]."),  # not per number
+    ("4*3*3+2+10", "wrong_numbers", -2.0, "you used numbers: [3] too many times."),
+    ("4*3+2+13+7", "wrong_numbers", -4.0, "you used invalid numbers: [13, 7], you didn't use numbers: [10]."),
+    ("4*3++2+10+7+9", "formula_errors", -5.0, "invalid sequence after operator, you used invalid numbers: [7, 9]."),
+    ("4*3+2", "wrong_numbers", -2.0, "you didn't use numbers: [10]."),
+    ("", "wrong_numbers", -2.0, "you didn't use numbers: [4, 3, 2, 10]."),
+    ("(4*3)+(10+2", "partial_solution", 1.0, "partial solution."),  # fails to evaluate, a prefix
+    ("4*3+2+10+", "wrong_value", -1.0,  # the last token is not sequence-checked; eval fails; no prefix
+     "4*3+2+10 is partially correct but the full formula does not match any solution."),
+    ("(4*3+2+10", "wrong_value", -1.0,
+     "(4*3+2 is partially correct but the full formula does not match any solution."),
+    ("4*3+2+10)", "formula_errors", -3.0, "unmatched closing parenthesis."),
+    ("4*3*2*10", "wrong_value", -1.0, "4*3 is partially correct but the full formula does not match any solution."),
+    ("4*03+2+10", "wrong_value", -1.0, "4* is partially correct but the full formula does not match any solution."),
+    ("2(4*3+10)", "formula_errors", -6.0, "invalid sequence before '(', unmatched closing parenthesis."),
 ])
-def test_official_outcomes(formula, outcome, reward, monkeypatch):
-    from sftrl_repro.rewards import gp as gp_mod
-
-    # Fix the solution list so that the partial-credit cases do not depend on canonical forms.
-    monkeypatch.setattr(gp_mod, "solve", lambda values, target: ["(4*3+2)*10/10+10", "4*3+2+10"])
+def test_official_outcomes(formula, outcome, reward, info):
     v = verify_gp(answer(formula), HAND, rule="id", mode="official")
-    assert (v.outcome, v.reward) == (outcome, reward)
+    assert (v.outcome, v.reward, v.verify_info) == (outcome, reward, info)
+    assert v.feedback == ("" if outcome == "correct" else f"{FEEDBACK_PREFIX} {info}")
 
 
-def test_official_mode_compares_in_floats():
+def test_official_parser_is_the_authors_regex_or_json():
+    good = '{"formula": "4*3+2+10"}'
+    assert verify_gp(good, HAND, rule="id", mode="official").reward == 5.0
+    for bad in ('{"formula":"4*3+2+10"}, x', "{'formula': '4*3+2+10'}", '"Formula": "4*3+2+10"',
+                '"formula": 4*3+2+10,', '"formula": \u201c4*3+2+10\u201d', "4*3+2+10=24", ""):
+        v = verify_gp(bad, HAND, rule="id", mode="official")
+        assert (v.reward, v.verify_info) == (-3.0, "illegal characters."), bad
+    # Valid JSON reads the JSON value (no space needed); the regex takes the first match.
+    assert verify_gp('{"formula":"4*3+2+10"}', HAND, rule="id", mode="official").reward == 5.0
+    assert verify_gp('"formula": "1+1",\n"formula": "4*3+2+10",', HAND, rule="id", mode="official").reward == -4.0
+    # Their code raises TypeError on a non-string JSON formula; the package grades it as missing.
+    for value in ("24", "null", '["4*3+2+10"]'):
+        v = verify_gp('{"formula": %s}' % value, HAND, rule="id", mode="official")
+        assert (v.reward, v.verify_info) == (-3.0, "illegal characters.")
+
+
+def test_official_mode_compares_in_floats_against_the_authors_solution_strings():
     hand = ["8", "8", "3", "3"]
-    exact = answer("8/(3-8/3)", cards=hand, numbers=(8, 8, 3, 3))
-    assert verify_gp(exact, hand, rule="id").outcome == "correct"
-    v = verify_gp(exact, hand, rule="id", mode="official")
-    assert v.outcome == "wrong_value"
-    assert str(8 / (3 - 8 / 3)) in v.feedback  # the same float Python computes
+    v = verify_gp(answer("8/(3-8/3)", cards=hand, numbers=(8, 8, 3, 3)), hand, rule="id", mode="official")
+    assert verify_gp(answer("8/(3-8/3)", cards=hand), hand, rule="id").outcome == "correct"  # paper: exact
+    assert (v.reward, v.verify_info) == (0.0, ".")  # 23.999999999999993, one of their strings
+    v = verify_gp(answer("(8/(3-8/3))", cards=hand), hand, rule="id", mode="official")
+    assert (v.reward, v.verify_info) == (-1.0, "your formula does not match any solution.")
+    v = verify_gp(answer("8/(3-8/3", cards=hand), hand, rule="id", mode="official")
+    assert (v.reward, v.verify_info) == (1.0, "partial solution.")
+
+
+def test_official_non_ascii_digits_count_as_numbers_then_fail_to_evaluate():
+    hand = ["8", "8", "3", "3"]
+    v = verify_gp(answer("8/(\uff13-8/3)", cards=hand), hand, rule="id", mode="official")
+    assert v.reward == -1.0
+    v = verify_gp(answer("8/(\u0663-8/3)", cards=hand), hand, rule="id", mode="official")
+    assert v.reward == -1.0
+
+
+@pytest.mark.parametrize("depth, reward", [(200, 5.0), (201, -1.0)])
+def test_official_nesting_limit_is_cpythons(depth, reward):
+    formula = "(" * depth + "4*3" + ")" * depth + "+2+10"
+    assert verify_gp(answer(formula), HAND, rule="id", mode="official").reward == reward
+
+
+def test_official_vision_card_check():
+    ok = answer("4*3+2+10", cards=["K", "2", "3", "4"])
+    assert verify_gp(ok, HAND, rule="id", modality="vision", mode="official").reward == 5.0
+    for cards_field in ('["4", "3", "2", "K"]', "['4', '3', '2', 'k']", "['4', '3', '2', '10']", "[4, 3, 2, 10]",
+                        "['4', '3', '2']", "['4', '3', '2', 'K', '5']"):
+        text = '\n{\n  "cards": %s,\n  "formula": "4*3+2+10",\n}' % cards_field
+        v = verify_gp(text, HAND, rule="id", modality="vision", mode="official")
+        assert (v.reward, v.verify_info, v.cards_correct) == (-1.5, "you recognized wrong cards", False), cards_field
+    # Valid JSON: the list is not a string, so the check always fails (their robust_str_to_list).
+    v = verify_gp('{"cards": ["4", "3", "2", "K"], "formula": "4*3+2+10"}', HAND, rule="id", modality="vision",
+                  mode="official")
+    assert v.reward == -1.5
+    # Unquoted cards with a face card pass (the int() of the regex path fails, the string is split).
+    text = '\n{\n  "cards": [4, 3, 2, K],\n  "formula": "4*3+2+10",\n}'
+    assert verify_gp(text, HAND, rule="id", modality="vision", mode="official").reward == 5.0
 
 
 # ------------------------------------------------------------------------- parser and arithmetic
