@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")  # headless
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from sftrl_repro.plots.common import save_figure  # noqa: E402
+from sftrl_repro.plots.common import save_figure, styled
 
 
 def _short(n: int) -> str:
@@ -20,6 +17,7 @@ def _short(n: int) -> str:
     return str(n)
 
 
+@styled
 def plot_6n_vs_exact(table: pd.DataFrame | str | Path) -> plt.Figure:
     """exact / 6ND for each model (ordered by N) and sequence length, on a log scale.
 
@@ -37,19 +35,17 @@ def plot_6n_vs_exact(table: pd.DataFrame | str | Path) -> plt.Figure:
     ax.set_xticks(range(len(position)))
     ax.set_xticklabels([f"{m}\nN={_short(n)}" for m, n in zip(models["model"], models["N"])], fontsize=7,
                        rotation=20, ha="right")
-    ax.set_ylabel("exact training FLOPs / 6ND")
+    ax.set_ylabel("Exact training FLOPs / 6ND")
     ax.set_title("6ND against the exact count (forward + backward, SDPA; D counts 1600 tokens per image)",
                  fontsize=9)
     ax.legend(title="sequence length", frameon=False, fontsize=8)
-    ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
 
 
 def save_6n_vs_exact(table: pd.DataFrame | str | Path, folder: str | Path | None = None) -> Path:
-    """Draw :func:`plot_6n_vs_exact` and save it as ``figures/compute_6n_vs_exact.png`` (atomically)."""
-    fig = plot_6n_vs_exact(table)
-    try:
-        return save_figure(fig, "compute_6n_vs_exact", folder=folder)
-    finally:
-        plt.close(fig)
+    """Draw :func:`plot_6n_vs_exact` and save it as ``figures/compute_6n_vs_exact.png`` (atomically).
+
+    The figure stays open, so that a notebook's inline backend shows it at the end of the cell.
+    """
+    return save_figure(plot_6n_vs_exact(table), "compute_6n_vs_exact", folder=folder)

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from sftrl_repro.plots.common import styled
+
 
 def plot_card_images(images: Mapping[str, np.ndarray], *, crop: bool = True) -> plt.Figure:
     """One panel per image (title = key). ``crop`` trims the empty table above and below the cards."""
@@ -23,6 +25,7 @@ def plot_card_images(images: Mapping[str, np.ndarray], *, crop: bool = True) -> 
     return fig
 
 
+@styled
 def plot_solutions_per_hand(space: pd.DataFrame) -> plt.Figure:
     """Histogram of distinct solutions per solvable hand, one series per rule (``games.gp_stats.hand_space``)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
@@ -32,10 +35,10 @@ def plot_solutions_per_hand(space: pd.DataFrame) -> plt.Figure:
     for rule, g in space.groupby("rule", sort=False):
         solvable = g.n_solutions[g.n_solutions > 0]
         ax.hist(solvable, bins=bins, alpha=0.6, label=f"{labels.get(rule, rule)}: {len(solvable)} hands")
-    ax.set_xlabel("distinct formulas making 24 (canonical forms)")
-    ax.set_ylabel("rank multisets")
+    ax.set_xlabel("Distinct formulas making the target (canonical forms)")
+    ax.set_ylabel("Rank multisets")
     ax.set_xlim(0.5, min(top, 40) + 0.5)
     ax.legend(frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="x", visible=False)
     fig.tight_layout()
     return fig

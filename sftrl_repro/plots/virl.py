@@ -1,14 +1,10 @@
 """Figures of generated cities: a map with a route and its rail, and a labelled 2x2 view grid (matplotlib).
 
-Figures are saved with :func:`save_figure`, which writes atomically (the PNG appears complete or not
-at all).
+Figures are saved with the package's one :func:`sftrl_repro.plots.save_figure` (atomic: the PNG
+appears complete or not at all); these functions return the figure and never close it.
 """
 
 from __future__ import annotations
-
-import io
-import os
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,7 +14,6 @@ from sftrl_repro.games.virl.names import LANDMARK_KINDS
 from sftrl_repro.games.virl.rail import Rail
 from sftrl_repro.games.virl.render import VIEW_NAMES, grid_separator
 from sftrl_repro.games.virl.styles import KIND_STYLES
-from sftrl_repro.utils.io import write_bytes_atomic
 
 _POINT_STYLE = {  # marker, size, colour of each rail point kind
     "start": ("o", 70, "#1b7837"),
@@ -116,9 +111,3 @@ def grid_separator_from_side(side: int) -> int:
             return sep
     raise ValueError(f"{side} is not the side of a view grid")
 
-
-def save_figure(fig, path: str | os.PathLike, *, dpi: int = 120) -> Path:
-    """Save ``fig`` as PNG atomically (rendered in memory, then written with a rename); returns the path."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    return write_bytes_atomic(path, buffer.getvalue())

@@ -1,0 +1,205 @@
+"""``results/REPORT.md``: every number the paper reports beside this package's, from ``results/`` only.
+
+For each number of :mod:`sftrl_repro.paper` (Fig 6 rule OOD, Fig 7 visual OOD and the previous best
+on VLN-mini, Fig 10 verification iterations) one row: the paper's value, this package's value with
+its SE, the effect in SEs, the number of seeds, the scale, and for effects (RL - init, SFT - init,
+OOD growth) whether the sign agrees with the paper's. A number whose results do not exist says
+"n/a: not run yet" and names the file; nothing is ever filled in.
+
+Rules (the same as the figures'):
+
+* equal compute: :func:`sftrl_repro.plots.study.equal_compute` (per seed, the largest compute both
+  arms reached; each arm's last checkpoint at or below it);
+* values: mean over seeds, in percent; SE: :func:`sftrl_repro.plots.common.mean_and_se` (the larger
+  of the spread across seeds and the binomial evaluation noise); effects are paired per seed
+  (RL(seed) - init(seed)), their per-seed SE combining both binomial SEs;
+* sign: "yes" when the package's effect has the paper's sign, "no" otherwise (a zero effect is
+  "no"); "(|z| < 2)" marks an effect within two SEs of zero.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sftrl_repro.paths import results_dir
+from sftrl_repro.plots.common import label, mean_and_se
+from sftrl_repro.plots.study import METRIC, equal_compute, study_path
+from sftrl_repro.plots.sweeps import sweep_path, verification_growth
+from sftrl_repro.utils.io import write_text_atomic
+
+#: The paper's task names -> study keys.
+TASK_KEYS = {"GP-L": "gp_l", "V-IRL-L": "virl_l", "GP-VL": "gp_vl", "V-IRL-VL": "virl_vl"}
+REPORT_COLUMNS = ["figure", "task", "split", "metric", "quantity", "paper", "package", "se", "z", "n_seeds",
+                  "scale", "sign_agrees", "source"]
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(results_dir().parent))
+    except ValueError:
+        return str(path)
+
+
+def _paired(rows: pd.DataFrame, metric: str, a: str, b: str | None) -> tuple[float, float, int]:
+    """Mean over seeds of ``a`` (``b`` is None) or of ``a - b`` paired by seed, in percent, with SE."""
+    se_col = f"{metric}_se" if f"{metric}_se" in rows else None
+    values, ses = [], []
+    for _, g in rows.groupby("seed"):
+        ra, rb = g[g["method"] == a], (g[g["method"] == b] if b else None)
+        if ra.empty or (rb is not None and rb.empty):
+            continue
+        va = float(ra[metric].iloc[0])
+        sa = float(ra[se_col].iloc[0]) if se_col else math.nan
+        if rb is None:
+            values.append(va)
+            ses.append(sa)
+        else:
+            values.append(va - float(rb[metric].iloc[0]))
+            ses.append(math.hypot(sa, float(rb[se_col].iloc[0])) if se_col else math.nan)
+    mean, se, k = mean_and_se(values, ses if se_col else None)
+    return 100 * mean, 100 * se, k
+
+
+def _sign(paper: float, package: float, se: float) -> str:
+    if not np.isfinite(package):
+        return ""
+    agrees = np.sign(package) == np.sign(paper) and package != 0
+    text = "yes" if agrees else ("no (zero effect)" if package == 0 else "no")
+    if np.isfinite(se) and se > 0 and abs(package / se) < 2:
+        text += " (|z| < 2)"
+    return text
+
+
+def _row(figure, task, split, metric, quantity, paper, package=math.nan, se=math.nan, k=0, scale="", effect=False,
+         source="", missing=""):
+    z = package / se if np.isfinite(package) and np.isfinite(se) and se > 0 else math.nan
+    return {"figure": figure, "task": task, "split": split, "metric": metric, "quantity": quantity, "paper": paper,
+            "package": package, "se": se, "z": z, "n_seeds": k, "scale": scale if not missing else "",
+            "sign_agrees": (_sign(paper, package, se) if effect else "") if not missing else ("n/a" if effect else ""),
+            "source": missing or source}
+
+
+def _scale_of(frame: pd.DataFrame, scale: str) -> str:
+    if "scale" in frame and frame["scale"].notna().any():
+        return ", ".join(map(str, dict.fromkeys(frame["scale"].dropna())))
+    return scale
+
+
+def _bar_rows(figure: str, paper: pd.DataFrame, split: str, folder, scale: str, metric_of) -> list[dict]:
+    rows = []
+    for _, p in paper.iterrows():
+        task = p["task"]
+        key = TASK_KEYS[task]
+        metric = metric_of(key)
+        path = study_path(key, scale=scale, folder=folder)
+        quantities = [("init", "init", None, False), ("RL", "rl", None, False), ("SFT", "sft", None, False),
+                      ("RL - init", "rl", "init", True), ("SFT - init", "sft", "init", True)]
+        paper_values = {"init": p["init"], "RL": p["rl"], "SFT": p["sft"], "RL - init": p["rl"] - p["init"],
+                        "SFT - init": p["sft"] - p["init"]}
+        missing = ""
+        chosen = None
+        if not path.is_file():
+            missing = f"n/a: not run yet ({_rel(path)})"
+        else:
+            frame = pd.read_csv(path)
+            if metric not in frame or not (frame["split"] == split).any():
+                missing = f"n/a: no {split} {metric} in {_rel(path)}"
+            else:
+                chosen = equal_compute(frame)
+                chosen = chosen[chosen["split"] == split]
+                if chosen.empty:
+                    missing = f"n/a: no checkpoints at equal compute in {_rel(path)}"
+        for name, a, b, effect in quantities:
+            if missing:
+                rows.append(_row(figure, task, split, metric, name, round(paper_values[name], 2), effect=effect,
+                                 missing=missing))
+                continue
+            value, se, k = _paired(chosen, metric, a, b)
+            rows.append(_row(figure, task, split, metric, name, round(paper_values[name], 2), value, se, k,
+                             _scale_of(frame, scale), effect, _rel(path)))
+    return rows
+
+
+def report_table(folder: str | os.PathLike | None = None, *, scale: str = "tiny") -> pd.DataFrame:
+    """The rows of the report (see the module docstring); values in percent (points)."""
+    from sftrl_repro.paper import paper_tables
+
+    tables = paper_tables()
+    folder = Path(folder) if folder is not None else results_dir()
+    rows = _bar_rows("Fig 6", tables["rule_ood"], "rule_ood", folder, scale, lambda key: METRIC[key])
+    rows += _bar_rows("Fig 7", tables["visual_ood"], "visual_ood", folder, scale, lambda key: "success")
+    best = tables["vln_mini_previous_best"].iloc[0]
+    rows.append(_row("Fig 7", "V-IRL-VL", "visual_ood", "route_success", "previous best on VLN-mini (CLIP + GPT-4)",
+                     float(best["value"]), missing="n/a: another system's number on the authors' VLN-mini; "
+                     "not measured by this package"))
+    path = sweep_path("verify_iter", scale=scale, folder=folder)
+    growth = pd.DataFrame()
+    if path.is_file():
+        frame = pd.read_csv(path)
+        growth = verification_growth(frame)
+    for _, p in tables["verification_steps"].iterrows():
+        viter = int(p["verify_iter"])
+        name = f"OOD growth, VIter = {viter}"
+        g = growth[(growth["verify_iter"] == viter) & (growth["split"] == "rule_ood")] if len(growth) else growth
+        if not path.is_file():
+            rows.append(_row("Fig 10", "GP-L", "rule_ood", "success", name, p["ood_growth_points"], effect=True,
+                             missing=f"n/a: not run yet ({_rel(path)})"))
+        elif g.empty:
+            rows.append(_row("Fig 10", "GP-L", "rule_ood", "success", name, p["ood_growth_points"], effect=True,
+                             missing=f"n/a: no VIter = {viter} rule_ood rows in {_rel(path)}"))
+        else:
+            r = g.iloc[0]
+            rows.append(_row("Fig 10", "GP-L", "rule_ood", "success", name, p["ood_growth_points"], r["growth"],
+                             r["se"], int(r["n_seeds"]), _scale_of(frame, scale), True, _rel(path)))
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
+
+
+def _fmt(x: float, signed: bool = False, digits: int = 1) -> str:
+    if not np.isfinite(x):
+        return ""
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def build_report(folder: str | os.PathLike | None = None, *, scale: str = "tiny") -> str:
+    """``results/REPORT.md``'s text: the report table as Markdown, with its rules."""
+    table = report_table(folder, scale=scale)
+    lines = [
+        "# Paper vs this package",
+        "",
+        "Generated by `sftrl_repro.plots.report.write_report` from `results/` (do not edit by hand).",
+        "Values are percentages (effects: percentage points). GP: episode success within the verification",
+        "budget; V-IRL: per-step accuracy (Fig 6) or route success (Fig 7, VLN-mini / OOD cities).",
+        "Equal compute: per seed, the largest training compute both arms reached, each arm's last",
+        "checkpoint at or below it. SE: the larger of the spread across seeds and the binomial",
+        "evaluation noise; effects are paired per seed. z = effect / SE. Sign: does the package's",
+        "effect have the paper's sign; \"(|z| < 2)\" marks an effect within two SEs of zero.",
+        "",
+        "| figure | task | quantity | paper | this package | SE | z | seeds | scale | sign agrees | source |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        effect = r["quantity"].endswith("- init") or r["quantity"].startswith("OOD growth")
+        missing = str(r["source"]).startswith("n/a")
+        digits = 2 if r["figure"] == "Fig 10" else 1  # the paper gives Fig 10's growths to 0.01
+        package = r["source"] if missing else _fmt(r["package"], effect, digits)
+        lines.append(" | ".join([
+            f"| {r['figure']}", f"{r['task']} ({label(r['split'])})", r["quantity"], _fmt(r["paper"], effect, digits),
+            package, "" if missing else _fmt(r["se"], digits=digits), "" if missing else _fmt(r["z"], True),
+            "" if missing else str(int(r["n_seeds"])), r["scale"], r["sign_agrees"],
+            "" if missing else f"`{r['source']}`",
+        ]) + " |")
+    lines += ["", "The paper does not state ID end values or recognition accuracies (figures only); they are in",
+              "the figures' CSVs (`results/fig*.csv`).", ""]
+    return "\n".join(lines)
+
+
+def write_report(path: str | os.PathLike | None = None, *, folder: str | os.PathLike | None = None,
+                 scale: str = "tiny") -> Path:
+    """Write :func:`build_report` to ``path`` (default ``results/REPORT.md``) atomically."""
+    path = Path(path) if path is not None else results_dir() / "REPORT.md"
+    return write_text_atomic(path, build_report(folder, scale=scale))
