@@ -90,7 +90,8 @@ class VIRLEnv(gymnasium.Env):
         city_seed: seed of the generated cities (``"train"``, ``"vln_mini"``).
         n_routes: number of routes of the generated training city.
         drop_rate: probability of dropping each candidate forward point of the rail.
-        straight_line_length: a leg is cut into this many parts; inner cuts are forward-point candidates.
+        straight_line_length: ``n``: forward-point candidates at ``i / n`` of each leg (the authors' 5;
+            see :mod:`~sftrl_repro.games.virl.rail`).
         wrap_relative: ``True`` (default) labels relative turns with 360-degree wrap-around (the paper's
             meaning of left/right); ``False`` reproduces the authors' unwrapped labels (also in the
             instructions): with it, prompts equal the authors' byte for byte.
