@@ -184,6 +184,18 @@ def test_paper_style_is_applied_by_a_function_and_restored():
     assert not fig.axes[0].spines["top"].get_visible()
 
 
+def test_paper_style_keeps_settings_it_does_not_own():
+    # the inline backend turns interactive mode on when the first figure resolves the backend,
+    # possibly inside a figure function: leaving the style must keep it on (or notebooks stop showing figures)
+    was = matplotlib.is_interactive()
+    try:
+        with common.paper_style():
+            matplotlib.interactive(True)
+        assert matplotlib.is_interactive()
+    finally:
+        matplotlib.interactive(was)
+
+
 def test_labels_are_words():
     assert common.label("rule_ood") == "Rule OOD" and common.label("virl_l") == "V-IRL-L"
     assert common.metric_label("success", "virl_vl") == "Route success (%)"

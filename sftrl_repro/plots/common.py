@@ -151,11 +151,21 @@ def set_paper_style() -> None:
 
 @contextlib.contextmanager
 def paper_style() -> Iterator[None]:
-    """Draw inside the paper-like style, restoring the caller's settings afterwards."""
-    import matplotlib.pyplot as plt
+    """Draw inside the paper-like style, restoring afterwards only the settings the style changed.
 
-    with plt.rc_context(paper_rc()):
+    Not ``plt.rc_context``: that restores *every* setting, and when the first figure of a kernel
+    resolves the backend inside it (ipykernel's inline backend turns interactive mode on then), it
+    would turn interactive mode back off and later figures would no longer show in the notebook.
+    """
+    import matplotlib as mpl
+
+    rc = paper_rc()
+    saved = {key: mpl.rcParams[key] for key in rc}
+    mpl.rcParams.update(rc)
+    try:
         yield
+    finally:
+        mpl.rcParams.update(saved)
 
 
 def styled(func):

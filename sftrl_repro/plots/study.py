@@ -256,13 +256,14 @@ def draw_curves(ax, frame: pd.DataFrame, metric: str, split: str, *, methods: Se
         color = colors.get(value, None)
         name = series_label(value) if series_label else label(value)
         ax.fill_between(agg["gflops"], agg["low"], agg["high"], color=color, alpha=0.15, lw=0)
-        ax.plot(agg["gflops"], agg["value"], ls="none", marker=MARKERS.get(value, "o"), ms=4, alpha=0.45, color=color)
+        ax.plot(agg["gflops"], agg["value"], ls="none", marker=MARKERS.get(value, "o"), ms=4, alpha=0.45, color=color,
+                clip_on=False)
         (line,) = ax.plot(agg["gflops"], agg["smoothed"], color=color, lw=2, label=name)
         drawn.append(agg.assign(series=value, method=rows.loc[rows[series_by] == value, "method"].iloc[0]))
         tops += [agg["high"].max(), agg["smoothed"].max(), agg["value"].max()]
     if len(init):
         ax.plot(init["gflops"], init["value"], ls="none", marker=MARKERS["init"], ms=12, color=COLORS["init"],
-                mec="white", mew=0.8, zorder=5, label=label("init"))
+                mec="white", mew=0.8, zorder=5, label=label("init"), clip_on=False)
         tops.append(float(init["high"].max()))
     percent_axis(ax, tops)
     compute_axis(ax)
@@ -539,12 +540,13 @@ def plot_sft_vs_rl(rl: pd.DataFrame, sft: pd.DataFrame | None = None, *, metric:
         for method, rows in series:
             se = rows[f"{metric}_se"] if f"{metric}_se" in rows else None
             ax.errorbar(rows["gflops"], 100 * rows[metric], yerr=None if se is None else 100 * se,
-                        marker=MARKERS[method], ms=4, capsize=2, color=COLORS[method], label=label(method))
+                        marker=MARKERS[method], ms=4, capsize=2, color=COLORS[method], label=label(method),
+                        clip_on=False)
             tops.append(float((100 * (rows[metric] + (0 if se is None else se))).max()))
         init = rl[(rl.split == split) & (rl.method == "init")]
         if len(init):
             ax.plot(init["gflops"], 100 * init[metric], ls="none", marker=MARKERS["init"], ms=12,
-                    color=COLORS["init"], label=label("init"))
+                    color=COLORS["init"], label=label("init"), clip_on=False)
             tops.append(float(100 * init[metric].max()))
         ax.set_title(label(split))
         compute_axis(ax)
