@@ -76,3 +76,19 @@ small: setup
 # DeepSpeed for the `paper` scale (a CUDA machine; see env.yml).
 scale: setup
 	$(BIN)/pip install --quiet -e ".[scale]"
+
+## JupyterLab on the notebooks with the package's kernel (.venv's python, the notebooks' "python3")
+## and jupytext's pairing (jupytext.toml): saving notebooks/<name>.ipynb also writes its source
+## notebooks/src/<name>.py, and opening the source opens it as a notebook. LAB_ARGS adds options
+## (e.g. LAB_ARGS="--no-browser --port 8899").
+.PHONY: lab
+LAB_STAMP := $(VENV)/.lab-stamp
+LAB_ARGS ?=
+
+$(LAB_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e ".[lab]"
+	touch $@
+
+lab: $(LAB_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+		--LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
