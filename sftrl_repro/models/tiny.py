@@ -84,6 +84,10 @@ def tiny_text_config(tokenizer: PreTrainedTokenizerFast, spec: TinySpec = TinySp
         num_attention_heads=spec.num_heads,
         num_key_value_heads=spec.num_heads,
         max_position_embeddings=spec.max_positions,
+        # Llama 3's RoPE base and norm epsilon, the values of Mllama's text config: the vision base's
+        # text decoder starts from the text base's weights, so both must compute the same function.
+        rope_theta=500000.0,
+        rms_norm_eps=1e-5,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

@@ -1,0 +1,133 @@
+"""The tiny base's pretraining corpus: general knowledge in formats of the package's own, never the task.
+
+The tiny base plays the role of Llama-3.2-Vision: it knows cards, arithmetic, directions and how
+to read images, but it never saw a GeneralPoints prompt with the target 24 (under either rule, in
+either modality) nor a V-IRL route prompt (training city or OOD routes). ``tests/test_pretrain.py``
+checks that on generated corpora.
+
+What the corpus holds (``kind``: generator; see each module's docstring):
+
+==================  ==========================================================================
+``rule_reading``    a face-card rule stated in one of 5 wordings + 4 cards -> their numbers
+                    (:func:`.gp.rule_reading`); rules drawn from 1..13, never 10/10/10 nor 11/12/13
+``make_t``          4 numbers from 1..13 + a target in 2..48 (24 with probability 0.4) -> a formula
+                    (:func:`.gp.make_t`); no cards, no rule sentence
+``card_puzzle``     rule + 4 cards + a target other than 24 -> the GeneralPoints answer object
+                    (:func:`.gp.card_puzzle`)
+``route``           numbered directions, history, current observation -> the V-IRL answer object,
+                    in 3 action vocabularies x 3 syntaxes (:func:`.virl.route_example`)
+``card_caption``    (vision) an image of 1-4 cards on a random background -> ranks, numbers under a
+                    stated rule, or the answer object for a target other than 24
+``street_scene``    (vision) a 2x2 street-view grid of a pretraining city -> landmark per view,
+                    intersection or not
+==================  ==========================================================================
+
+Every example is a function of ``(seed, index)`` only (:func:`example_at`), so a training run can be
+killed and resumed anywhere and the corpus is the same on every machine.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from sftrl_repro.data.pretrain import gp, virl
+from sftrl_repro.utils.params import check_choice
+
+TEXT_KINDS = ("rule_reading", "make_t", "card_puzzle", "route")
+VISION_KINDS = ("card_caption", "street_scene")
+KINDS = TEXT_KINDS + VISION_KINDS
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """What the corpus mixes.
+
+    Attributes:
+        weights: ``kind -> weight`` (normalised); kinds with weight 0 are left out.
+        rules: ``'diverse'`` (face-card rules drawn from 1..13, never a task rule) or ``'fixed'``
+            (the ablation: always J/Q/K = 10).
+        p24: share of ``make_t`` puzzles with the target 24.
+        image_size: side of card images (the tiny Mllama's tile).
+    """
+
+    weights: tuple[tuple[str, float], ...] = (
+        ("rule_reading", 0.1), ("make_t", 0.45), ("card_puzzle", 0.25), ("route", 0.2))
+    rules: str = "diverse"
+    p24: float = 0.4
+    image_size: int = 96
+
+    def __post_init__(self) -> None:
+        for kind, w in self.weights:
+            check_choice("kind", kind, KINDS)
+            if w < 0:
+                raise ValueError(f"weight of {kind!r} is {w}; weights must be >= 0")
+        check_choice("rules", self.rules, gp.RULE_DIVERSITY)
+
+
+#: The text base's corpus; the vision base trains on :data:`VISION_CORPUS` and replays this one.
+TEXT_CORPUS = CorpusSpec()
+VISION_CORPUS = CorpusSpec(weights=(("card_caption", 0.7), ("street_scene", 0.3)))
+
+
+@dataclass
+class Example:
+    """One pretraining example: a user turn, the assistant's answer, and for vision its image."""
+
+    kind: str
+    prompt: str
+    answer: str
+    image: Any = field(default=None, repr=False)
+
+
+def _draw_kind(spec: CorpusSpec, rng: random.Random) -> str:
+    kinds = [(k, w) for k, w in spec.weights if w > 0]
+    total = sum(w for _, w in kinds)
+    x = rng.random() * total
+    for k, w in kinds:
+        x -= w
+        if x < 0:
+            return k
+    return kinds[-1][0]
+
+
+def example_at(spec: CorpusSpec, seed: int, index: int) -> Example:
+    """The ``index``-th example of the corpus ``(spec, seed)``: a pure function of its arguments."""
+    rng = random.Random((int(seed) << 40) + int(index))
+    kind = _draw_kind(spec, rng)
+    if kind == "rule_reading":
+        return Example(kind, *gp.rule_reading(rng, spec.rules))
+    if kind == "make_t":
+        return Example(kind, *gp.make_t(rng, p24=spec.p24))
+    if kind == "card_puzzle":
+        return Example(kind, *gp.card_puzzle(rng, spec.rules))
+    if kind == "route":
+        return Example(kind, *virl.route_example(rng))
+    from sftrl_repro.data.pretrain import vision
+
+    if kind == "card_caption":
+        return Example(kind, *vision.card_caption(rng, spec.rules, spec.image_size))
+    return Example(kind, *vision.street_scene(rng))
+
+
+def corpus_digest(spec: CorpusSpec, seed: int, n: int = 64) -> str:
+    """A short hash of the first ``n`` examples (texts and image bytes): it changes when a template
+    the corpus borrows (e.g. the GeneralPoints answer object) changes, so a cached base is rebuilt."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for ex in corpus(spec, seed, n):
+        h.update(f"{ex.kind}\x00{ex.prompt}\x00{ex.answer}\x00".encode())
+        if ex.image is not None:
+            h.update(ex.image.tobytes())
+    return h.hexdigest()[:12]
+
+
+def corpus(spec: CorpusSpec, seed: int, n: int, start: int = 0) -> list[Example]:
+    """Examples ``start .. start + n - 1`` of the corpus ``(spec, seed)``."""
+    return [example_at(spec, seed, i) for i in range(start, start + n)]
+
+
+__all__ = ["CorpusSpec", "Example", "TEXT_CORPUS", "VISION_CORPUS", "KINDS", "TEXT_KINDS", "VISION_KINDS",
+           "example_at", "corpus", "corpus_digest"]

@@ -1,0 +1,176 @@
+"""Card and arithmetic knowledge for the tiny base (text): rule reading, make-T, card puzzles.
+
+Three kinds of examples, each a ``(prompt, answer)`` pair in formats of the package's own:
+
+* ``rule_reading``: a stated face-card rule and four cards -> the cards' numbers;
+* ``make_t``: four numbers from 1..13 and a target (24 among many) -> a formula; no cards, no rule;
+* ``card_puzzle``: a stated face-card rule, four cards and a target other than 24 -> the answer
+  object of GeneralPoints (``"cards"``, ``"number"``, ``"formula"``), its answer format.
+
+Rules: ``'diverse'`` draws J/Q/K values from 1..13 (distinct values, all equal, or two equal) and
+never the task's two rules, J/Q/K = 10/10/10 (in-distribution) and 11/12/13 (rule-OOD): the base
+must *read* a stated rule. ``'fixed'`` (the ablation) always states and uses J/Q/K = 10.
+Targets of card puzzles are never 24: a card-list + rule + 24 combination never occurs.
+"""
+
+from __future__ import annotations
+
+import random
+
+from sftrl_repro.games.cards import RANKS
+from sftrl_repro.games.solver import solve
+from sftrl_repro.prompts.gp import gp_answer
+
+#: The two task rules, as (J, Q, K) values: never stated by the ``'diverse'`` corpus.
+TASK_RULES: tuple[tuple[int, int, int], ...] = ((10, 10, 10), (11, 12, 13))
+RULE_DIVERSITY = ("diverse", "fixed")
+#: Targets of ``card_puzzle`` examples (24 excluded) and of ``make_t`` examples (24 included).
+PUZZLE_TARGETS: tuple[int, ...] = tuple(t for t in range(2, 49) if t != 24)
+MAKE_T_TARGETS: tuple[int, ...] = tuple(range(2, 49))
+
+
+def draw_rule(rng: random.Random, diversity: str = "diverse") -> tuple[int, int, int]:
+    """J/Q/K values of a random rule (never a task rule when ``'diverse'``)."""
+    if diversity == "fixed":
+        return (10, 10, 10)
+    while True:
+        kind = rng.random()
+        if kind < 0.55:
+            values = tuple(rng.sample(range(1, 14), 3))
+        elif kind < 0.8:
+            values = (rng.randint(1, 13),) * 3
+        else:
+            a, b = rng.sample(range(1, 14), 2)
+            values = tuple(rng.sample([a, a, b], 3))
+        if values not in TASK_RULES:
+            return values  # type: ignore[return-value]
+
+
+def rule_sentence(values: tuple[int, int, int], rng: random.Random) -> str:
+    """The rule in one of several wordings (one of them in the style of the task's sentence)."""
+    j, q, k = values
+    style = rng.randrange(5)
+    if style == 0:
+        if j == q == k:
+            return f"'J', 'Q', and 'K' count as '{j}'"
+        return f"'J', 'Q', and 'K' count as '{j}', '{q}', and '{k}' respectively"
+    if style == 1:
+        return f"J is worth {j}, Q is worth {q} and K is worth {k}"
+    if style == 2:
+        return f"Jack = {j}, Queen = {q}, King = {k}"
+    if style == 3:
+        return f"face cards score J:{j} Q:{q} K:{k}"
+    return f"'J' counts as '{j}', 'Q' as '{q}' and 'K' as '{k}'"
+
+
+def rank_values(values: tuple[int, int, int]) -> dict[str, int]:
+    """Rank name -> value: A = 1, 2..10 at face value, J/Q/K from ``values``."""
+    table = {r: i + 1 for i, r in enumerate(RANKS[:10])}
+    table.update(zip(("J", "Q", "K"), values))
+    return table
+
+
+def draw_cards(rng: random.Random, face_p: float = 0.7) -> list[str]:
+    """Four rank names, uniform over A..K; with probability ``face_p`` at least one face card."""
+    want_face = rng.random() < face_p
+    while True:
+        cards = [rng.choice(RANKS) for _ in range(4)]
+        if not want_face or any(c in ("J", "Q", "K") for c in cards):
+            return cards
+
+
+def rule_reading(rng: random.Random, diversity: str = "diverse") -> tuple[str, str]:
+    """A stated rule and four cards -> their numbers."""
+    values = draw_rule(rng, diversity)
+    cards = draw_cards(rng)
+    numbers = [rank_values(values)[c] for c in cards]
+    rule = rule_sentence(values, rng)
+    style = rng.randrange(3)
+    if style == 0:
+        prompt = f"Card values: {rule}; A is 1, other cards count their pips.\nCards: {cards!r}\nWhat are the numbers?"
+        answer = f'"number": {numbers!r}'
+    elif style == 1:
+        prompt = f"Note that {rule}. Read these cards as numbers: {' '.join(cards)}"
+        answer = " ".join(map(str, numbers))
+    else:
+        prompt = f"Rule: {rule}.\nHand: {cards!r}\nGive \"cards\" and \"number\"."
+        answer = f'"cards": {cards!r},\n"number": {numbers!r}'
+    return prompt, answer
+
+
+def _target_and_formula(numbers: list[int], rng: random.Random, targets: tuple[int, ...],
+                        p24: float) -> tuple[int, str] | None:
+    """A target the numbers can make (24 with probability ``p24`` when it is in ``targets``) and the
+    solver's shortest formula for it (the form the SFT demonstrations use), or ``None``."""
+    if 24 in targets and rng.random() < p24:
+        found = solve(numbers, 24)
+        if found:
+            return 24, found[0]
+    for _ in range(12):
+        target = rng.choice(targets)
+        if target == 24:  # drawn above with its own probability
+            continue
+        found = solve(numbers, target)
+        if found:
+            return target, found[0]
+    return None
+
+
+def make_t_puzzle(rng: random.Random, p24: float = 0.4, high_p: float = 0.6) -> tuple[list[int], int, str]:
+    """Four numbers from 1..13, a target they can make, and the solver's shortest formula.
+
+    With probability ``high_p`` at least one number is 11, 12 or 13 (the values face cards take
+    under rules other than 10); the target is 24 with probability ``p24`` (when solvable).
+    """
+    while True:
+        numbers = [rng.randint(1, 13) for _ in range(4)]
+        if rng.random() < high_p and not any(n > 10 for n in numbers):
+            numbers[rng.randrange(4)] = rng.randint(11, 13)
+        hit = _target_and_formula(numbers, rng, MAKE_T_TARGETS, p24)
+        if hit:
+            return numbers, hit[0], hit[1]
+
+
+def make_t_prompt(numbers: list[int], target: int, style: int) -> str:
+    """The make-T question in one of 3 wordings."""
+    if style == 0:
+        return f"Numbers: {', '.join(map(str, numbers))}\nTarget: {target}\nUse each number once with + - * / ( )."
+    if style == 1:
+        return f"Make {target} from {' '.join(map(str, numbers))}."
+    return f"Combine {numbers!r} into {target}, every number exactly once."
+
+
+def make_t(rng: random.Random, p24: float = 0.4, high_p: float = 0.6) -> tuple[str, str]:
+    """Four numbers from 1..13 and a target -> a formula ``"formula": "<expr>=<target>"``."""
+    numbers, target, formula = make_t_puzzle(rng, p24, high_p)
+    return make_t_prompt(numbers, target, rng.randrange(3)), f'"formula": "{formula}={target}"'
+
+
+def card_puzzle(rng: random.Random, diversity: str = "diverse") -> tuple[str, str]:
+    """A stated rule, four cards and a target other than 24 -> the GeneralPoints answer object."""
+    values = draw_rule(rng, diversity)
+    table = rank_values(values)
+    while True:
+        cards = draw_cards(rng)
+        numbers = [table[c] for c in cards]
+        hit = _target_and_formula(numbers, rng, PUZZLE_TARGETS, 0.0)
+        if hit:
+            break
+    target, formula = hit
+    rule = rule_sentence(values, rng)
+    style = rng.randrange(3)
+    if style == 0:
+        prompt = "\n".join([
+            "[Card puzzle]",
+            f"Note that {rule}, and each card must be used once. Combine the numbers of the cards "
+            f"with '+', '-', '*', '/', '(', ')' into a formula equal to {target}.",
+            "",
+            f"Cards: {cards!r}",
+            "",
+            'Answer with "cards", "number" and "formula".',
+        ])
+    elif style == 1:
+        prompt = f"Cards on the table: {cards!r}. Rule: {rule}. Target: {target}. Give the cards, their numbers and a formula."
+    else:
+        prompt = f"Using the cards {' '.join(cards)} once each ({rule}), reach {target}."
+    return prompt, gp_answer(cards, numbers, f"{formula}={target}")

@@ -1,0 +1,538 @@
+"""Pretraining of the ``tiny`` bases: the package's stand-in for Llama-3.2-Vision's knowledge.
+
+:func:`pretrain_base` trains (or resumes, or returns the cached result of) one base on the corpus
+of :mod:`sftrl_repro.data.pretrain`; :func:`pretrained_base` is what ``load_policy("tiny",
+modality)`` calls: it builds the default base on first use and loads it.
+
+* text (``LlamaForCausalLM``): examples rendered with the Llama 3 chat template (user turn, then
+  the assistant's answer), packed into rows of ``row_tokens`` tokens; loss on answer tokens only
+  (and their end-of-turn token), as the SFT trainer does;
+* vision (``MllamaForConditionalGeneration``): its text decoder starts from the text base (every
+  self-attention layer, the embeddings and the output layer copied; the cross-attention layers'
+  gates start at 0, so at step 0 it *is* the text base), then trains on image captions
+  (:data:`~sftrl_repro.data.pretrain.VISION_CORPUS`) with every ``replay_every``-th step a text
+  step on the text corpus, so the text skills are kept;
+* a run lives in ``runs/<run_id>/`` (:class:`~sftrl_repro.experiments.runs.Run`): resumable after a
+  kill (weights, optimizer, data cursors; the corpus is a function of the example index), a changed
+  config under the same run id is refused, metrics are appended to ``metrics.jsonl`` as it goes;
+  the finished base is the folder ``runs/<run_id>/base`` (:meth:`Policy.save` format).
+
+Speed is set by ``num_threads`` (default 1, so that two processes can share two cores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sftrl_repro.data.pretrain import TEXT_CORPUS, VISION_CORPUS, CorpusSpec, Example, corpus_digest, example_at
+from sftrl_repro.experiments.runs import Run, config_hash
+from sftrl_repro.models.tiny import TinySpec, build_tiny
+from sftrl_repro.prompts.chat import user_message
+from sftrl_repro.utils.params import check_choice, check_int
+
+#: Sizes of the pretrained tiny base (larger than :class:`TinySpec`'s default, which stays the
+#: random-init model of fast tests): 3.7M parameters for text.
+BASE_SPEC = TinySpec(hidden_size=256, intermediate_size=768, num_layers=4, num_heads=4)
+BASE_DIR = "base"
+#: Bumped whenever a code change alters what a config trains (architecture details, batching).
+BASE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """One pretraining run.
+
+    Attributes:
+        modality: ``'language'`` (Llama) or ``'vision'`` (Mllama).
+        spec: the model sizes.
+        corpus: the corpus of this run (text: :data:`TEXT_CORPUS`; vision: :data:`VISION_CORPUS`).
+        replay: vision only: the text corpus replayed every ``replay_every``-th step.
+        replay_every: vision only: every this many steps, one is a text step (0: never).
+        init_from: vision only: the text base config whose weights start the text decoder
+            (``None``: random).
+        steps: optimizer steps.
+        rows: text steps: rows per batch.
+        row_tokens: text steps: tokens per row (examples are packed; longer ones are cut).
+        image_batch: vision steps: examples (images) per batch.
+        learning_rate: peak AdamW learning rate (linear warm-up, then cosine to ``min_lr_ratio``).
+        min_lr_ratio: final learning rate as a share of the peak.
+        warmup_steps: linear warm-up steps.
+        weight_decay: AdamW decoupled weight decay.
+        betas: AdamW betas.
+        max_grad_norm: gradient clipping norm.
+        seed: weights and corpus seed.
+        save_every: checkpoint every this many steps (the last step always).
+        log_every: log a metrics line every this many steps.
+        num_threads: torch threads while training.
+        version: the package's base-building code version (:data:`BASE_VERSION`), so that a code
+            change that alters the base (not seen in the config) makes a new run.
+        corpus_digest: :func:`~sftrl_repro.data.pretrain.corpus_digest` of the corpora (set by
+            :func:`default_config`), so that a change of a borrowed template makes a new run.
+    """
+
+    modality: str = "language"
+    spec: TinySpec = BASE_SPEC
+    corpus: CorpusSpec = TEXT_CORPUS
+    replay: CorpusSpec | None = None
+    replay_every: int = 0
+    init_from: PretrainConfig | None = None
+    steps: int = 450
+    rows: int = 8
+    row_tokens: int = 512
+    image_batch: int = 24
+    learning_rate: float = 2e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 20
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    save_every: int = 50
+    log_every: int = 10
+    num_threads: int = 1
+    corpus_digest: str = ""
+    version: int = BASE_VERSION
+
+    def __post_init__(self) -> None:
+        check_choice("modality", self.modality, ("language", "vision"))
+        check_int("steps", self.steps, low=1)
+        check_int("rows", self.rows, low=1)
+        check_int("row_tokens", self.row_tokens, low=16)
+        check_int("num_threads", self.num_threads, low=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def run_id(self) -> str:
+        """``tiny-base-<modality>-<hash of the config>``: a changed config is a new run."""
+        return f"tiny-base-{self.modality}-{config_hash(self.to_dict())}"
+
+
+def default_config(modality: str, spec: TinySpec | None = None) -> PretrainConfig:
+    """The config of the package's default tiny base for ``modality`` (what ``load_policy`` uses)."""
+    check_choice("modality", modality, ("language", "vision"))
+    text = with_digest(PretrainConfig(modality="language", spec=spec or BASE_SPEC))
+    if modality == "language":
+        return text
+    return with_digest(PretrainConfig(modality="vision", spec=spec or BASE_SPEC, corpus=VISION_CORPUS,
+                                      replay=TEXT_CORPUS, replay_every=3, init_from=text, steps=300,
+                                      learning_rate=1e-3, warmup_steps=10))
+
+
+def with_digest(config: PretrainConfig) -> PretrainConfig:
+    """``config`` with :attr:`PretrainConfig.corpus_digest` filled in from its corpora."""
+    parts = [corpus_digest(config.corpus, config.seed)]
+    if config.replay is not None:
+        parts.append(corpus_digest(config.replay, config.seed + 1))
+    return replace(config, corpus_digest="-".join(parts))
+
+
+# ----------------------------------------------------------------------------------------- batches
+def _prompt_text(tokenizer, prompt: str, image: bool) -> str:
+    return tokenizer.apply_chat_template([user_message(prompt, image=image)], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def encode_example(tokenizer, ex: Example, image: bool = False) -> tuple[list[int], list[int]]:
+    """``(ids, labels)`` of one example: the templated prompt (label -100) then answer + end of turn."""
+    p = tokenizer(_prompt_text(tokenizer, ex.prompt, image), add_special_tokens=False)["input_ids"]
+    a = tokenizer(ex.answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return p + a, [-100] * len(p) + a
+
+
+def text_batch(tokenizer, corpus: CorpusSpec, seed: int, cursor: int, rows: int, row_tokens: int):
+    """Pack examples ``cursor, cursor + 1, ...`` first-fit into ``rows`` rows of ``row_tokens``.
+
+    Returns ``(batch, next_cursor)``: the batch has ``input_ids``, ``attention_mask``, ``labels``
+    ``(rows, row_tokens)``; packing stops at the first example that fits in no row (an example
+    longer than a row is skipped).
+    """
+    ids = [[] for _ in range(rows)]
+    labels = [[] for _ in range(rows)]
+    while True:
+        x, y = encode_example(tokenizer, example_at(corpus, seed, cursor))
+        if len(x) > row_tokens:  # never cut an answer: an example longer than a row is skipped
+            cursor += 1
+            continue
+        row = next((r for r in range(rows) if len(ids[r]) + len(x) <= row_tokens), None)
+        if row is None:
+            break
+        ids[row] += x
+        labels[row] += y
+        cursor += 1
+    pad = tokenizer.pad_token_id
+    input_ids = torch.full((rows, row_tokens), pad, dtype=torch.long)
+    lab = torch.full((rows, row_tokens), -100, dtype=torch.long)
+    mask = torch.zeros((rows, row_tokens), dtype=torch.long)
+    for r in range(rows):
+        n = len(ids[r])
+        input_ids[r, :n] = torch.tensor(ids[r])
+        lab[r, :n] = torch.tensor(labels[r])
+        mask[r, :n] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": lab}, cursor
+
+
+def vision_batch(processor, corpus: CorpusSpec, seed: int, cursor: int, n: int):
+    """``n`` image examples from ``cursor``, right-padded: Mllama inputs with ``labels``."""
+    from PIL import Image
+
+    tok = processor.tokenizer
+    parts = []
+    for i in range(cursor, cursor + n):
+        ex = example_at(corpus, seed, i)
+        enc = processor(text=[_prompt_text(tok, ex.prompt, True)], images=[[Image.fromarray(ex.image)]],
+                        add_special_tokens=False, return_tensors="pt")
+        answer = tok(ex.answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        parts.append((enc, answer))
+    length = max(e["input_ids"].shape[1] + len(a) for e, a in parts)
+    input_ids = torch.full((n, length), tok.pad_token_id, dtype=torch.long)
+    labels = torch.full((n, length), -100, dtype=torch.long)
+    mask = torch.zeros((n, length), dtype=torch.long)
+    tiles = parts[0][0]["cross_attention_mask"].shape[-1]
+    xmask = torch.zeros((n, length, 1, tiles), dtype=torch.long)
+    for r, (enc, answer) in enumerate(parts):
+        p = enc["input_ids"].shape[1]
+        input_ids[r, :p] = enc["input_ids"][0]
+        input_ids[r, p:p + len(answer)] = torch.tensor(answer)
+        labels[r, p:p + len(answer)] = torch.tensor(answer)
+        mask[r, :p + len(answer)] = 1
+        xmask[r, :p] = enc["cross_attention_mask"][0]
+        xmask[r, p:p + len(answer)] = enc["cross_attention_mask"][0, -1]
+    cat = lambda key: torch.cat([e[key] for e, _ in parts])  # noqa: E731
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels, "cross_attention_mask": xmask,
+            "pixel_values": cat("pixel_values"), "aspect_ratio_ids": cat("aspect_ratio_ids"),
+            "aspect_ratio_mask": cat("aspect_ratio_mask")}, cursor + n
+
+
+# ------------------------------------------------------------------------------------------ model
+def copy_text_into_vision(text_model, vision_model, spec: TinySpec) -> None:
+    """Copy a tiny Llama's weights into the text decoder of a tiny Mllama of the same ``spec``.
+
+    Self-attention layer ``j`` of the Llama goes to the ``j``-th non-cross-attention layer of the
+    Mllama stack; embeddings (Mllama has 8 extra rows, left as they are), final norm and output
+    layer are copied. The cross-attention layers keep their initialisation (gates at 0).
+    """
+    src = text_model.state_dict()
+    dst = vision_model.state_dict()
+    self_layers = [i for i in range(spec.num_layers + len(spec.cross_attention_layers))
+                   if i not in spec.cross_attention_layers]
+    out = {}
+    for key, value in src.items():
+        if key.startswith("model.layers."):
+            j, rest = key[len("model.layers."):].split(".", 1)
+            out[f"model.language_model.layers.{self_layers[int(j)]}.{rest}"] = value
+        elif key == "model.embed_tokens.weight":
+            emb = dst["model.language_model.embed_tokens.weight"].clone()
+            emb[: value.shape[0]] = value
+            out["model.language_model.embed_tokens.weight"] = emb
+        elif key == "model.norm.weight":
+            out["model.language_model.norm.weight"] = value
+        elif key == "lm_head.weight":
+            out["lm_head.weight"] = value
+    missing = [k for k in out if k not in dst]
+    if missing:
+        raise RuntimeError(f"text weights with no place in the vision model: {missing[:5]}")
+    vision_model.load_state_dict(out, strict=False)
+
+
+def _lr(config: PretrainConfig, step: int) -> float:
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    t = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.learning_rate * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+@contextlib.contextmanager
+def _num_threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (so two processes never train the same run at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------------------------------- training
+def pretrain_base(config: PretrainConfig, *, run_id: str | None = None, root: str | Path | None = None,
+                  progress: bool = True, stop_after: int | None = None) -> Run:
+    """Train (or resume, or return the finished) base of ``config``; the base is ``run.path / 'base'``.
+
+    Args:
+        config: the run's config.
+        run_id: the run folder's name (default :meth:`PretrainConfig.run_id`); an existing folder
+            with another config is refused (:class:`~sftrl_repro.experiments.runs.RunConfigMismatch`).
+        root: where runs live (default ``runs/``).
+        progress: show a tqdm bar.
+        stop_after: stop (as if killed) after this many steps of this call, after a checkpoint
+            (tests of resumption).
+    """
+    from tqdm.auto import tqdm
+
+    from sftrl_repro.models.policy import Policy
+
+    run = Run(run_id or config.run_id(), config.to_dict(), root=root)
+    if run.done:
+        return run
+    with _locked(run.path / ".lock"):
+        run = Run(run.run_id, config.to_dict(), root=root)  # re-read: another process may have finished it
+        if run.done:
+            return run
+        if config.init_from is not None:  # the text base first (cached under its own run id)
+            pretrain_base(config.init_from, root=root, progress=progress)
+        with _num_threads(config.num_threads):
+            _train(run, config, root, progress, stop_after, tqdm, Policy)
+    return run
+
+
+def _train(run: Run, config: PretrainConfig, root, progress, stop_after, tqdm, Policy) -> None:
+    model, processor = build_tiny(config.modality, config.spec, seed=config.seed)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    state = {"step": 0, "cursor": 0, "replay_cursor": 0, "tokens": 0, "answer_tokens": 0, "images": 0,
+             "seconds": 0.0}
+    resumed = run.latest_step()
+    if resumed is None and config.init_from is not None:
+        text = Policy.load(Path(run.path.parent) / config.init_from.run_id() / BASE_DIR, device="cpu",
+                           dtype=torch.float32)
+        copy_text_into_vision(text.model, model, config.spec)
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optim = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                               {"params": no_decay, "weight_decay": 0.0}],
+                              lr=config.learning_rate, betas=config.betas)
+    if resumed is not None:
+        saved = torch.load(run.checkpoint_dir(resumed) / "state.pt", weights_only=False)
+        model.load_state_dict(saved["model"])
+        optim.load_state_dict(saved["optim"])
+        state = saved["state"]
+
+    def save(step: int) -> None:
+        def write(folder: Path) -> None:
+            torch.save({"model": model.state_dict(), "optim": optim.state_dict(), "state": dict(state)},
+                       folder / "state.pt")
+        run.save_checkpoint(step, write)
+        for old in run.checkpoints()[:-1]:  # resuming needs only the newest
+            shutil.rmtree(run.checkpoint_dir(old), ignore_errors=True)
+
+    if state["step"] == 0 and not run.checkpoints():
+        print(f"Pretraining the tiny {config.modality} base ({config.steps} steps, "
+              f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters, {config.num_threads} "
+              f"thread(s)) into {run.path}", file=sys.stderr)
+    bar = tqdm(total=config.steps, initial=state["step"], desc=f"pretrain tiny {config.modality} base",
+               disable=not progress, dynamic_ncols=True)
+    done_here = 0
+    window = {"loss": 0.0, "n": 0, "tokens": 0, "t": time.perf_counter()}
+    while state["step"] < config.steps:
+        step = state["step"]
+        started = time.perf_counter()
+        text_step = config.modality == "language" or (config.replay_every and step % config.replay_every
+                                                      == config.replay_every - 1)
+        if config.modality == "language":
+            batch, state["cursor"] = text_batch(tokenizer, config.corpus, config.seed, state["cursor"],
+                                                config.rows, config.row_tokens)
+        elif text_step:
+            batch, state["replay_cursor"] = text_batch(tokenizer, config.replay, config.seed + 1,
+                                                       state["replay_cursor"], config.rows, config.row_tokens)
+        else:
+            batch, state["cursor"] = vision_batch(processor, config.corpus, config.seed, state["cursor"],
+                                                  config.image_batch)
+            state["images"] += config.image_batch
+        for g in optim.param_groups:
+            g["lr"] = _lr(config, step)
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optim.step()
+        optim.zero_grad(set_to_none=True)
+        tokens = int(batch["attention_mask"].sum())
+        state["tokens"] += tokens
+        state["answer_tokens"] += int((batch["labels"] != -100).sum())
+        state["step"] = step + 1
+        state["seconds"] += time.perf_counter() - started
+        window["loss"] += loss.item()
+        window["n"] += 1
+        window["tokens"] += tokens
+        bar.update(1)
+        if state["step"] % config.log_every == 0 or state["step"] == config.steps:
+            elapsed = time.perf_counter() - window["t"]
+            row = {"loss": window["loss"] / window["n"], "lr": _lr(config, step), "tokens": state["tokens"],
+                   "answer_tokens": state["answer_tokens"], "images": state["images"],
+                   "seconds": round(state["seconds"], 2), "tokens_per_s": window["tokens"] / max(elapsed, 1e-9)}
+            run.log(state["step"], **row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
+            window = {"loss": 0.0, "n": 0, "tokens": 0, "t": time.perf_counter()}
+        done_here += 1
+        if state["step"] % config.save_every == 0 or state["step"] == config.steps:
+            save(state["step"])
+            if stop_after is not None and done_here >= stop_after and state["step"] < config.steps:
+                bar.close()
+                return
+    bar.close()
+    model.eval()
+    name = f"tiny-{config.modality}-pretrained-{run.run_id}"
+    Policy(model, processor, scale="tiny", modality=config.modality, name=name).save(run.path / BASE_DIR)
+    run.mark_done({k: state[k] for k in ("step", "tokens", "answer_tokens", "images", "seconds")})
+
+
+def pretrained_base(modality: str, *, spec: TinySpec | None = None, root: str | Path | None = None,
+                    progress: bool = True):
+    """``(model, processor)`` of the package's tiny base for ``modality``, built on first use.
+
+    The first call trains it (minutes, with a progress bar) into ``runs/tiny-base-<modality>-<hash>``;
+    later calls load it from there.
+    """
+    from sftrl_repro.models.policy import Policy
+
+    config = default_config(modality, spec)
+    run = pretrain_base(config, root=root, progress=progress)
+    policy = Policy.load(run.path / BASE_DIR, device="cpu", dtype=torch.float32)
+    return policy.model, policy.processor
+
+
+def base_summary(run: Run) -> dict[str, Any]:
+    """The ``DONE`` summary of a finished base run (steps, tokens, images, seconds)."""
+    return json.loads((run.path / "DONE").read_text() or "{}")
+
+
+__all__ = ["BASE_SPEC", "PretrainConfig", "default_config", "pretrain_base", "pretrained_base",
+           "text_batch", "vision_batch", "encode_example", "copy_text_into_vision", "base_summary"]
+
+
+# -------------------------------------------------------------------------------------- base skills
+def _answers(policy, prompts: list[str], images=None, batch: int = 64, max_new_tokens: int = 96) -> list[str]:
+    out: list[str] = []
+    for i in range(0, len(prompts), batch):
+        convs = [[user_message(p, image=images is not None)] for p in prompts[i:i + batch]]
+        ims = None if images is None else list(images[i:i + batch])
+        out += policy.generate(convs, ims, max_new_tokens=max_new_tokens, temperature=0.0,
+                               with_logprobs=False).texts
+    return out
+
+
+def _formula_makes(answer: str, numbers: list[int], target: int) -> bool:
+    from sftrl_repro.prompts.gp import parse_gp_answer
+    from sftrl_repro.rewards import arith
+
+    formula = parse_gp_answer("{" + answer + "}").formula or parse_gp_answer(answer).formula
+    if formula is None:
+        return False
+    tokens = arith.parse_formula(arith.strip_tail(formula))
+    if tokens is None or sorted(arith.numbers_in(tokens)) != sorted(numbers):
+        return False
+    return arith.evaluate(tokens) == target
+
+
+def _task_hands(n: int, rule: str, seed: int) -> list[list[str]]:
+    import numpy as np
+
+    from sftrl_repro.games.cards import deal_ranks
+
+    rng = np.random.default_rng(seed)
+    return [deal_ranks(rng, rule) for _ in range(n)]
+
+
+def text_skills(policy, n: int = 200, seed: int = 12345) -> dict[str, float]:
+    """The text base's own skills, greedy, on fresh draws (seeds the corpus never uses).
+
+    * ``rule_reading_<rule>``: the numbers of 4 task hands, in the corpus's rule-reading format,
+      under the task's rule sentence (``id``: J/Q/K = 10; ``ood``: 11/12/13), rules the corpus never
+      states;
+    * ``make24_<rule>``: make-24 in the corpus's plain-number format, on the values of task hands
+      under that rule (exact check: each number once, value 24);
+    * ``make_t``: the corpus's own make-T puzzles (all targets);
+    * ``gp24_<rule>_success`` / ``gp24_<rule>_numbers``: zero-shot on the task's own prompt (never
+      seen): success, and the share whose ``"number"`` field is right under the stated rule;
+    * ``route_<vocabulary>``: action accuracy on the corpus's route questions, per vocabulary.
+    """
+    import random
+
+    from sftrl_repro.data.pretrain import gp as pgp
+    from sftrl_repro.data.pretrain import virl as pvirl
+    from sftrl_repro.games.cards import card_values, rule_description
+    from sftrl_repro.prompts.gp import gp_prompt
+    from sftrl_repro.prompts.virl import parse_virl_answer
+    from sftrl_repro.rewards.gp import numbers_field_correct, verify_gp
+
+    out: dict[str, float] = {}
+    for rule in ("id", "ood"):
+        hands = _task_hands(n, rule, seed + (rule == "ood"))
+        prompts = [f"Card values: {rule_description(rule)}; A is 1, other cards count their pips.\n"
+                   f"Cards: {h!r}\nWhat are the numbers?" for h in hands]
+        answers = _answers(policy, prompts, max_new_tokens=24)
+        out[f"rule_reading_{rule}"] = sum(numbers_field_correct("{" + a + "}", h, rule=rule)
+                                          for a, h in zip(answers, hands)) / n
+        values = [card_values(h, rule) for h in hands]
+        answers = _answers(policy, [f"Make 24 from {' '.join(map(str, v))}." for v in values], max_new_tokens=32)
+        out[f"make24_{rule}"] = sum(_formula_makes(a, v, 24) for a, v in zip(answers, values)) / n
+        answers = _answers(policy, [gp_prompt(h, rule=rule, modality="language", target=24) for h in hands])
+        out[f"gp24_{rule}_success"] = sum(verify_gp(a, h, rule=rule).reward > 0 for a, h in zip(answers, hands)) / n
+        out[f"gp24_{rule}_numbers"] = sum(numbers_field_correct(a, h, rule=rule) for a, h in zip(answers, hands)) / n
+    rng = random.Random(seed)
+    puzzles = [pgp.make_t_puzzle(rng) for _ in range(n)]
+    answers = _answers(policy, [pgp.make_t_prompt(v, t, 1) for v, t, _ in puzzles], max_new_tokens=32)
+    out["make_t"] = sum(_formula_makes(a, v, t) for a, (v, t, _) in zip(answers, puzzles)) / n
+    routes = [pvirl.route_example(random.Random(seed * 7 + i)) for i in range(2 * n)]
+    answers = _answers(policy, [p for p, _ in routes], max_new_tokens=80)
+    for vocab, words in (("relative", "'left', 'right'"), ("absolute", "'north'"), ("abbreviated", "'N'")):
+        pairs = [(a, t) for (p, t), a in zip(routes, answers) if words in p]
+        out[f"route_{vocab}"] = (sum(parse_virl_answer(a).action == parse_virl_answer(t).action for a, t in pairs)
+                                 / max(1, len(pairs)))
+    return out
+
+
+def vision_skills(policy, n: int = 200, seed: int = 12345) -> dict[str, float]:
+    """The vision base's recognition, greedy: the 4 ranks of an image as a multiset (the paper's
+    recognition accuracy) on the corpus's own card images (fresh draws) and on the task's images
+    (the green table, never seen: black suits = ID, red suits = visual OOD)."""
+    import random
+
+    from sftrl_repro.data.pretrain import vision as pvision
+    from sftrl_repro.games.cards import SUITS
+    from sftrl_repro.games.render import render_hand
+    from sftrl_repro.prompts.gp import parse_gp_answer
+    from sftrl_repro.rewards.gp import cards_match
+
+    size = policy.model.config.vision_config.image_size
+    question = "What cards are in the image, from left to right?"
+    rng = random.Random(seed)
+    out: dict[str, float] = {}
+    own = []
+    for _ in range(n):
+        cards = pvision.draw_cards(rng, face_p=0.6)
+        suits = [rng.choice(("spades", "clubs", "hearts", "diamonds")) for _ in cards]
+        own.append((cards, pvision.card_image(cards, suits, rng, size)))
+    for name, items in (
+        ("recognition_own_images", own),
+        ("recognition_task_black", [(h, render_hand(h, [rng.choice(SUITS["id"]) for _ in h], size))
+                                    for h in _task_hands(n, "id", seed)]),
+        ("recognition_task_red", [(h, render_hand(h, [rng.choice(SUITS["ood"]) for _ in h], size))
+                                  for h in _task_hands(n, "id", seed + 1)]),
+    ):
+        answers = _answers(policy, [question] * len(items), images=[im for _, im in items], max_new_tokens=32)
+        out[name] = sum(cards_match(parse_gp_answer("{" + a + "}").cards, h) for a, (h, _) in zip(answers, items)) / n
+        out[name + "_in_order"] = sum((parse_gp_answer("{" + a + "}").cards or []) == h
+                                      for a, (h, _) in zip(answers, items)) / n
+    return out

@@ -1,0 +1,194 @@
+"""The tiny base's corpus and trainer: deterministic, never the task, resumable, cached."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from sftrl_repro.data.pretrain import TEXT_CORPUS, VISION_CORPUS, CorpusSpec, corpus, corpus_digest, example_at
+from sftrl_repro.data.pretrain import gp as pgp
+from sftrl_repro.experiments.runs import RunConfigMismatch
+from sftrl_repro.games.cards import deal_ranks, rule_description
+from sftrl_repro.models.tiny import TinySpec, build_tiny
+from sftrl_repro.prompts.gp import gp_prompt
+from sftrl_repro.trainers.pretrain import (
+    BASE_DIR,
+    PretrainConfig,
+    copy_text_into_vision,
+    encode_example,
+    pretrain_base,
+    text_batch,
+    vision_batch,
+)
+
+torch.set_num_threads(1)
+
+MICRO = TinySpec(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, cross_attention_layers=(1,),
+                 image_size=32, patch_size=8, vision_hidden_size=16, vision_layers=1, vision_global_layers=1,
+                 vision_heads=2)
+MICRO_VISION_CORPUS = replace(VISION_CORPUS, image_size=32)
+
+
+@pytest.fixture(scope="module")
+def text_corpus():
+    return corpus(TEXT_CORPUS, 0, 3000)
+
+
+@pytest.fixture(scope="module")
+def vision_corpus():
+    return corpus(VISION_CORPUS, 0, 150)
+
+
+# ------------------------------------------------------------------------------------------ corpus
+def test_corpus_is_a_pure_function_of_seed_and_index():
+    a = [example_at(TEXT_CORPUS, 3, i) for i in (0, 7, 99)]
+    b = [example_at(TEXT_CORPUS, 3, i) for i in (99, 7, 0)][::-1]
+    assert [(e.prompt, e.answer) for e in a] == [(e.prompt, e.answer) for e in b]
+    assert example_at(TEXT_CORPUS, 3, 0).prompt != example_at(TEXT_CORPUS, 4, 0).prompt
+    assert corpus_digest(TEXT_CORPUS, 0, 16) == corpus_digest(TEXT_CORPUS, 0, 16)
+    im1, im2 = example_at(VISION_CORPUS, 0, 5).image, example_at(VISION_CORPUS, 0, 5).image
+    assert np.array_equal(im1, im2)
+
+
+def test_corpus_mixes_every_kind(text_corpus, vision_corpus):
+    assert {e.kind for e in text_corpus} == {"rule_reading", "make_t", "card_puzzle", "route"}
+    assert {e.kind for e in vision_corpus} == {"card_caption", "street_scene"}
+
+
+def test_corpus_never_holds_the_gp_task(text_corpus, vision_corpus):
+    """No GeneralPoints prompt with the target 24 (either rule, modality or prompt style), no task
+    rule sentence, and no card puzzle with the target 24."""
+    everything = "\n".join(e.prompt + "\n" + e.answer for e in text_corpus + vision_corpus)
+    rng = np.random.default_rng(0)
+    for rule in ("id", "ood"):
+        assert not re.search(re.escape(rule_description(rule)) + r"(?!, ')", everything)
+        for _ in range(150):
+            cards = deal_ranks(rng, rule)
+            for modality in ("language", "vision"):
+                for style in ("authors", "clean"):
+                    prompt = gp_prompt(cards, rule=rule, modality=modality, target=24, prompt_style=style)
+                    assert prompt.strip() not in everything
+    for e in text_corpus + vision_corpus:
+        if e.kind in ("card_puzzle", "card_caption") and '"formula"' in e.answer:
+            assert "=24\"" not in e.answer, e
+        if e.kind in ("rule_reading", "card_puzzle", "card_caption"):
+            assert not re.search(r"count as '10'(?!, ')", e.prompt) and "'11', '12', and '13'" not in e.prompt
+
+
+def test_diverse_rules_never_are_task_rules_and_fixed_is_the_ablation():
+    rng = random.Random(0)
+    drawn = {pgp.draw_rule(rng) for _ in range(3000)}
+    assert not drawn & set(pgp.TASK_RULES)
+    assert any(len(set(v)) == 3 for v in drawn) and any(len(set(v)) == 1 for v in drawn)
+    assert {pgp.draw_rule(rng, "fixed") for _ in range(10)} == {(10, 10, 10)}
+    with pytest.raises(ValueError, match="'diverse', 'fixed'"):
+        CorpusSpec(rules="random")
+
+
+def test_corpus_never_holds_a_virl_task_prompt(text_corpus):
+    from sftrl_repro.envs.virl.env import VIRLEnv
+
+    everything = "\n".join(e.prompt for e in text_corpus)
+    for routes in ("train", "vln_mini"):
+        for actions in ("absolute", "relative"):
+            env = VIRLEnv(actions=actions, routes=routes, n_routes=20) if routes == "train" else (
+                VIRLEnv(actions=actions, routes=routes))
+            for i in range(min(10, len(env.route_set.routes))):
+                obs, _ = env.reset(seed=i, options={"route_index": i})
+                assert obs["text"].strip() not in everything
+                instructions = obs["text"].split("[Instruction]")[1].split("[")[0].strip()
+                assert instructions not in everything
+
+
+def test_make_t_answers_are_right():
+    rng = random.Random(1)
+    from sftrl_repro.rewards import arith
+
+    for _ in range(200):
+        numbers, target, formula = pgp.make_t_puzzle(rng)
+        tokens = arith.parse_formula(formula)
+        assert sorted(arith.numbers_in(tokens)) == sorted(numbers) and arith.evaluate(tokens) == target
+
+
+# ----------------------------------------------------------------------------------------- batches
+def test_text_batch_packs_and_labels_answers_only():
+    _, tok = build_tiny("language", MICRO)
+    batch, cursor = text_batch(tok, TEXT_CORPUS, 0, 0, rows=2, row_tokens=256)
+    assert batch["input_ids"].shape == (2, 256) and cursor >= 2
+    labelled = batch["labels"][batch["labels"] != -100].tolist()
+    answers = []
+    for i in range(cursor):
+        ids, labels = encode_example(tok, example_at(TEXT_CORPUS, 0, i))
+        if len(ids) <= 256:  # longer ones are skipped
+            answers += [t for t in labels if t != -100]
+    assert sorted(labelled) == sorted(answers)
+    assert tok.decode([t for t in labels if t != -100]).endswith("<|eot_id|>")
+    again, cursor2 = text_batch(tok, TEXT_CORPUS, 0, 0, rows=2, row_tokens=256)
+    assert cursor2 == cursor and torch.equal(again["input_ids"], batch["input_ids"])
+
+
+def test_vision_batch_and_text_weights_in_the_vision_model():
+    text, _ = build_tiny("language", MICRO, seed=3)
+    vision, processor = build_tiny("vision", MICRO, seed=4)
+    copy_text_into_vision(text, vision, MICRO)
+    ids = torch.tensor([[1, 20, 30, 40, 50]])
+    with torch.no_grad():
+        want = text(input_ids=ids).logits
+        got = vision(input_ids=ids).logits[..., : want.shape[-1]]
+    assert torch.allclose(want, got, atol=1e-5)
+    batch, cursor = vision_batch(processor, MICRO_VISION_CORPUS, 0, 0, 3)
+    assert cursor == 3 and batch["pixel_values"].shape[0] == 3
+    assert batch["cross_attention_mask"].shape[:2] == batch["input_ids"].shape
+    loss = vision(**batch).loss
+    assert torch.isfinite(loss)
+
+
+# ----------------------------------------------------------------------------------------- trainer
+def _micro(**kw) -> PretrainConfig:
+    base = dict(spec=MICRO, steps=4, rows=2, row_tokens=128, save_every=2, log_every=1, warmup_steps=1)
+    base.update(kw)
+    return PretrainConfig(**base)
+
+
+def test_pretraining_resumes_to_the_same_weights_and_refuses_a_changed_config(tmp_path):
+    config = _micro()
+    whole = pretrain_base(config, root=tmp_path / "a", progress=False)
+    part = pretrain_base(config, root=tmp_path / "b", progress=False, stop_after=2)
+    assert not part.done and part.latest_step() == 2
+    part = pretrain_base(config, root=tmp_path / "b", progress=False)
+    assert part.done
+    w1 = torch.load(whole.checkpoint_dir(4) / "state.pt", weights_only=False)["model"]
+    w2 = torch.load(part.checkpoint_dir(4) / "state.pt", weights_only=False)["model"]
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert [r["loss"] for r in whole.metrics()] == [r["loss"] for r in part.metrics()]
+    assert (whole.path / BASE_DIR / "config.json").is_file()
+    with pytest.raises(RunConfigMismatch):
+        pretrain_base(replace(config, learning_rate=1e-4), run_id=whole.run_id, root=tmp_path / "a")
+
+
+def test_vision_base_starts_from_the_text_base(tmp_path):
+    text = _micro(steps=2)
+    config = _micro(modality="vision", corpus=MICRO_VISION_CORPUS, replay=TEXT_CORPUS, replay_every=2,
+                    init_from=text, steps=2, image_batch=2)
+    run = pretrain_base(config, root=tmp_path, progress=False)
+    assert run.done and (tmp_path / text.run_id() / "DONE").is_file()
+    assert [r["images"] for r in run.metrics()] == [2, 2]  # step 1 images, step 2 a text (replay) step
+
+
+def test_load_policy_builds_and_caches_the_pretrained_base(tmp_path, monkeypatch):
+    import sftrl_repro.trainers.pretrain as pretrain
+    from sftrl_repro.models import load_policy
+
+    monkeypatch.setenv("SFTRL_REPRO_ROOT", str(tmp_path))
+    monkeypatch.setattr(pretrain, "default_config", lambda modality, spec=None: _micro(steps=2))
+    policy = load_policy("tiny", "language", base="pretrained", device="cpu")
+    assert policy.name.startswith("tiny-language-pretrained")
+    assert len(list((tmp_path / "runs").glob("tiny-base-language-*/DONE"))) == 1
+    again = load_policy("tiny", "language", base="pretrained", device="cpu")
+    first = dict(policy.model.named_parameters())
+    assert all(torch.equal(p, first[k]) for k, p in again.model.named_parameters())
