@@ -109,7 +109,7 @@ def test_virl_demonstrations_walk_the_ground_truth_rail(modality):
     previous = None
     for row in data:
         user, assistant = row["messages"]
-        assert _text(user["content"]).startswith("[Task Description]")
+        assert _text(user["content"]).startswith("\n[Task Description]")
         assert parse_virl_answer(_text(assistant["content"])).action == row["action"]
         assert row["action"] in valid_actions("absolute")
         if previous is not None and previous["route_id"] == row["route_id"]:

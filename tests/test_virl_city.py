@@ -102,8 +102,11 @@ def test_training_city_is_pinned():
     route = training_city().routes[0]
     assert (route.route_id, route.init_heading, route.destination) == ("new_york-0000", 26, "The Union Theater")
     assert [leg.heading for leg in route.legs] == [191, 276, 10, 276, 11]
-    text = "\n".join(route_instructions(route, route.init_heading))
-    assert hashlib.sha256(text.encode()).hexdigest()[:16] == "df5ef1ed979e77f7"
+    digests = {}
+    for wrap in (False, True):  # the authors' unwrapped labels (default) and geometric ones
+        text = "\n".join(route_instructions(route, route.init_heading, wrap_relative=wrap))
+        digests[wrap] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert digests == {False: "d4ad3ddec493c7e5", True: "df5ef1ed979e77f7"}
 
 
 def test_routes_are_geometrically_consistent():
@@ -176,7 +179,7 @@ def test_rail_labels_match_geometry_on_thousands_of_routes():
     checked = 0
     for city in _rail_cities():
         for route in city.routes:
-            rail = build_rail(route, rng=rng)
+            rail = build_rail(route, rng=rng, wrap_relative=True)  # geometric labels
             points = rail.points
             assert points[0].kind == "start" and points[-1].kind == "destination"
             assert points[-1].absolute_action == points[-1].relative_action == "stop()"
@@ -235,7 +238,7 @@ def _toy_route(init_heading: int | None) -> Route:
 
 
 def test_instructions_follow_the_authors_sentence_pattern():
-    assert route_instructions(_toy_route(350), 350) == (
+    assert route_instructions(_toy_route(350), 350, wrap_relative=True) == (
         "First, turn slightly right to face north.",
         "Move forward until you reach next intersection where Cafe A is on your right.",
         "Turn left to face west.",
@@ -254,8 +257,8 @@ def test_instructions_follow_the_authors_sentence_pattern():
 def test_unwrapped_labels_differ_on_real_share_of_training_routes():
     differing = 0
     for route in training_city().routes:
-        a = build_rail(route, rng=np.random.default_rng(0))
-        b = build_rail(route, rng=np.random.default_rng(0), wrap_relative=False)
+        a = build_rail(route, rng=np.random.default_rng(0), wrap_relative=True)
+        b = build_rail(route, rng=np.random.default_rng(0))  # the authors' unwrapped default
         differing += [p.relative_action for p in a.points] != [p.relative_action for p in b.points]
     assert 0 < differing < 1000
 

@@ -92,9 +92,10 @@ class VIRLEnv(gymnasium.Env):
         drop_rate: probability of dropping each candidate forward point of the rail.
         straight_line_length: ``n``: forward-point candidates at ``i / n`` of each leg (the authors' 5;
             see :mod:`~sftrl_repro.games.virl.rail`).
-        wrap_relative: ``True`` (default) labels relative turns with 360-degree wrap-around (the paper's
-            meaning of left/right); ``False`` reproduces the authors' unwrapped labels (also in the
-            instructions): with it, prompts equal the authors' byte for byte.
+        wrap_relative: ``False`` (default) reproduces the authors' unwrapped relative labels (also in
+            the instructions), so prompts equal the authors' byte for byte; ``True`` labels relative
+            turns with 360-degree wrap-around (the geometric meaning of left/right; it changes 25%
+            of the generated training city's turns).
         rail: ``"authors"`` (default: their spacing rule, texts and sentence index) or ``"package"``
             (see :mod:`~sftrl_repro.games.virl.rail`).
         prompt_style: ``"authors"`` (default: their prompt, answer template and feedback turns byte for
@@ -121,7 +122,7 @@ class VIRLEnv(gymnasium.Env):
         n_routes: int = TRAIN_ROUTES,
         drop_rate: float = DROP_RATE,
         straight_line_length: int = STRAIGHT_LINE_LENGTH,
-        wrap_relative: bool = True,
+        wrap_relative: bool = False,
         rail: str = "authors",
         prompt_style: str = "authors",
         render_mode: str | None = None,

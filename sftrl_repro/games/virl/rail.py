@@ -40,9 +40,12 @@ where {landmark}."``; with ``mode="authors"`` a last leg without landmark reads 
 No landmark nearby."`` as theirs does (``mode="package"``: ``"... destination."``).
 
 Headings come from the route (geometric for generated cities, ``to_next_intersection_heading`` for the
-authors' data). Relative labels are computed with wrap-around by default (the paper's meaning of
-"left"/"right"); ``wrap_relative=False`` gives the authors' unwrapped difference (see
-:mod:`~sftrl_repro.games.virl.geometry`), which also changes the words of the instructions.
+authors' data). Relative labels follow the authors' code by default: the unwrapped heading difference
+(``wrap_relative=False``; see :mod:`~sftrl_repro.games.virl.geometry`), which the paper's numbers were
+produced with and which the instructions' words carry in both action spaces, so the prompts equal
+the authors' byte for byte. ``wrap_relative=True`` labels turns with 360-degree wrap-around (the
+geometric meaning of "left"/"right" the paper describes): it changes 25% of the turns of the
+generated training city.
 """
 
 from __future__ import annotations
@@ -161,7 +164,7 @@ class Rail:
     init_heading: int
     instructions: tuple[str, ...]
     points: tuple[RailPoint, ...]
-    wrap_relative: bool = True
+    wrap_relative: bool = False
     mode: str = "authors"
 
     def __len__(self) -> int:
@@ -180,7 +183,7 @@ def _check_mode(mode: str) -> str:
     return mode
 
 
-def route_instructions(route: Route, init_heading: float, *, wrap_relative: bool = True,
+def route_instructions(route: Route, init_heading: float, *, wrap_relative: bool = False,
                        mode: str = "authors") -> tuple[str, ...]:
     """The instruction sentences of a route (two per leg), unnumbered; see the module docstring.
 
@@ -219,7 +222,7 @@ def build_rail(
     drop_rate: float = DROP_RATE,
     straight_line_length: int = STRAIGHT_LINE_LENGTH,
     min_gap_m: float = MIN_GAP_M,
-    wrap_relative: bool = True,
+    wrap_relative: bool = False,
     snap: SnapFn | None = None,
     mode: str = "authors",
 ) -> Rail:
@@ -234,8 +237,8 @@ def build_rail(
         drop_rate: probability of dropping each candidate forward point, in ``[0, 1]``.
         straight_line_length: ``n``: candidates at ``i / n`` of each leg (see the module docstring).
         min_gap_m: the 8 m rule (see the module docstring), metres.
-        wrap_relative: ``True`` (default) wraps heading changes to ``[-180, 180)`` before labelling;
-            ``False`` reproduces the authors' unwrapped labels.
+        wrap_relative: ``False`` (default) reproduces the authors' unwrapped labels; ``True`` wraps
+            heading changes to ``[-180, 180)`` before labelling (geometric left/right).
         snap: real data only: relocates every point to a street-view panorama (see :data:`SnapFn`).
         mode: ``"authors"`` (default) or ``"package"`` (see the module docstring).
 
