@@ -49,7 +49,7 @@ def bench_update(policy) -> dict[str, float]:
 
 def main() -> int:
     torch.set_num_threads(2)
-    policy = load_policy("tiny", "language", seed=0)
+    policy = load_policy("tiny", "language", seed=0, base="random")
     r = bench_rollout(policy)
     same = sum(a == b for a, b in zip(r["batched (64 envs) answers"], r["one env at a time answers"]))
     ratio = r["batched (64 envs)"] / r["one env at a time"]

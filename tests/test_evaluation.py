@@ -31,7 +31,7 @@ def oracle_answer(conversation, wrong_first=False):
     cards, rule = _hand(conversation)
     values = card_values(cards, rule)
     if wrong_first and len(conversation) == 1:
-        return gp_answer(cards, values, "+".join(map(str, values)))
+        return gp_answer(cards, values, "-".join(map(str, values)))  # at most 13 - 3 = 10: always a wrong value
     return gp_answer(cards, values, one_solution(values) + "=24")
 
 
@@ -146,3 +146,34 @@ def test_virl_evaluation_counts_every_attempt():
     row = evaluate(Forward(), "virl", "id", n=6)
     assert row["episodes"] == 6 and row["answers"] == 12
     assert row["success"] == row["per_step_accuracy"] == 0.0
+
+
+class Recorder(ScriptedGP):
+    """Records the decoding arguments each generate call receives."""
+
+    def __init__(self):
+        super().__init__()
+        self.kwargs = []
+
+    def generate(self, conversations, images=None, **kw):
+        self.kwargs.append(kw)
+        return super().generate(conversations, images)
+
+
+def test_evaluation_decodes_as_the_authors_by_default_and_greedy_on_request():
+    rec = Recorder()
+    row = evaluate(rec, "gp", "id", n=4)
+    assert row["decoding"] == "checkpoint"
+    assert all(k["temperature"] is None and k["sample_keys"] is not None for k in rec.kwargs)
+    greedy = Recorder()
+    assert evaluate(greedy, "gp", "id", n=4, greedy=True)["decoding"] == "greedy"
+    assert all(k["temperature"] == 0 and k["sample_keys"] is None for k in greedy.kwargs)
+
+
+def test_sampled_evaluation_is_reproducible_and_batch_independent():
+    from sftrl_repro.models import load_policy
+
+    policy = load_policy("tiny", "language", seed=0, base="random")
+    a = evaluate(policy, "gp", "id", n=4, num_envs=4, max_new_tokens=6, return_transitions=True)[1]
+    b = evaluate(policy, "gp", "id", n=4, num_envs=1, max_new_tokens=6, return_transitions=True)[1]
+    assert [t.answer for t in a] == [t.answer for t in b]

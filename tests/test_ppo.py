@@ -172,26 +172,142 @@ def test_sigkill_then_resume_ends_with_the_same_numbers(tmp_path):
     assert resumed["weight_sum"] == full["weight_sum"]
 
 
-def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
-    # Greedy rollouts over episodes split by rank and one optimizer step per update on the
-    # full-batch mean: 1 process x 4 micro-batches == 2 gloo processes x 2 micro-batches each.
-    common = {"ppo_epochs": 1, "minibatch_size": 16, "varied_prompts": True}
-    one = _run_toy(tmp_path / "one", 2, "0", json.dumps({**common, "grad_accum_steps": 4}))
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    out = subprocess.run([*torchrun, str(TOY), str(tmp_path / "two"), "a", "2", "0",
-                          json.dumps({**common, "grad_accum_steps": 2})],
-                         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert out.returncode == 0, out.stderr[-3000:]
-    two = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")][-1][len("RESULT "):])
-    for a, b in zip(one["metrics"], two["metrics"]):
-        assert a["rollout_transitions"] == b["rollout_transitions"] == 64
-        assert b["reward_mean"] == pytest.approx(a["reward_mean"], abs=1 / 64 + 1e-9)  # at most one flip
-        assert b["optimizer_steps"] == a["optimizer_steps"] == 1
-    # The first step sees the same averaged gradient (its norm is computed after the all-reduce).
-    assert two["metrics"][0]["grad_norm"] == pytest.approx(one["metrics"][0]["grad_norm"], rel=1e-4)
-    start = _run_toy(tmp_path / "start", 1, "0", json.dumps({**common, "grad_accum_steps": 4, "lr": 1e-12}))
-    moved = abs(one["weight_sq"] - start["weight_sq"])
-    assert moved > 1.0  # training moved the weights...
-    # ...and both runs moved them the same way: only all-reduce round-off differs, which Adam's
-    # sign-like first steps can amplify for near-zero gradients, hence a tolerance relative to the move.
-    assert abs(two["weight_sq"] - one["weight_sq"]) < 1e-3 * moved
+# ------------------------------------------------------- issue 9: the authors' PPO details by default
+def test_defaults_follow_the_authors():
+    cfg = PPOConfig.paper("gp", "language")
+    assert (cfg.lr_schedule, cfg.lr_max_steps, cfg.lr_min, cfg.logprob_temperature) == ("authors", 100, 1e-9, "sampling")
+    assert cfg.scoring_temperature == 0.2 and (cfg.top_k, cfg.top_p) == (None, None)
+    assert PPOConfig.paper("virl", "vision").lr_max_steps == 20
+    assert PPOConfig(logprob_temperature=1.0).scoring_temperature == 1.0
+    with pytest.raises(ValueError, match="'authors', 'cosine', 'constant'"):
+        PPOConfig(lr_schedule="linear")
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of")
+def test_authors_schedule_is_cosine_annealing_stepped_once_per_update():
+    cfg = PPOConfig.paper("virl", "language")  # T_max 20, 15 updates
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-6)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=20, eta_min=1e-9)
+    for update in range(cfg.updates):
+        for step in range(3):  # every optimizer step of an update uses the update's rate
+            assert cfg.learning_rate(1e-6, update, step, 3) == pytest.approx(sched.get_last_lr()[0], rel=1e-12)
+        sched.step()
+    assert cfg.learning_rate(1e-6, 0) == 1e-6 and cfg.learning_rate(1e-6, 14) > 1e-7
+
+
+def test_package_cosine_never_reaches_zero_whatever_the_step_count():
+    cfg = PPOConfig(lr_schedule="cosine", updates=6)
+    for steps in (1, 2, 7, 40):  # whatever the rollout made of the last update
+        rates = [cfg.learning_rate(1e-3, 5, j, steps) for j in range(steps)]
+        assert min(rates) > 0 and rates == sorted(rates, reverse=True)
+    assert cfg.learning_rate(1e-3, 0) == 1e-3
+
+
+def test_update_plan_counts_steps_from_the_real_rollout():
+    from sftrl_repro.trainers.ppo import plan_update
+
+    cfg = PPOConfig(minibatch_size=4, grad_accum_steps=3, ppo_epochs=2)
+    plan = plan_update([37, 29], cfg)  # overshoot and unequal shares
+    assert plan.micro_batches == 10 and [len(w) for w in plan.windows()] == [3, 3, 3, 1]
+    assert plan.optimizer_steps == 8
+    assert sum(plan.window_samples(w) for w in plan.windows()) == 66
+    assert plan.real(1, 7) == 1 and plan.real(1, 8) == 0 and plan.real(0, 9) == 1
+    with pytest.raises(RuntimeError, match="no transition"):
+        plan_update([5, 0], cfg)
+
+
+def test_training_seeds_never_equal_evaluation_seeds():
+    from sftrl_repro.evaluation import eval_spec
+    from sftrl_repro.trainers.rollout import TRAIN_SEED_BASE, episode_seeds, training_seeds
+
+    evals = set()
+    for task in ("gp", "virl"):
+        for split in ("id", "rule_ood"):
+            evals |= set(eval_spec(task, split).seeds)
+    assert max(evals) < TRAIN_SEED_BASE and max(episode_seeds(12345, 1000)) < TRAIN_SEED_BASE
+    for seed in (0, 1, 12, 42):
+        for update in range(25):  # the old scheme replayed V-IRL's 48 routes at update 12 (seed 0)
+            seeds = training_seeds(seed, update, 600)
+            assert min(seeds) >= TRAIN_SEED_BASE and not evals & set(seeds)
+    assert training_seeds(0, 1, 5) != training_seeds(0, 2, 5) != training_seeds(1, 1, 5)
+    from sftrl_repro.envs.general_points import GeneralPointsEnv
+
+    env = GeneralPointsEnv()  # the env takes seeds past 2**32, deterministically
+    assert env.reset(seed=TRAIN_SEED_BASE + 7)[1]["cards"] == env.reset(seed=TRAIN_SEED_BASE + 7)[1]["cards"]
+
+
+def test_logprobs_are_tempered_and_entropy_is_the_full_distribution():
+    from sftrl_repro.models import load_policy
+    from sftrl_repro.prompts.chat import user_message
+
+    policy = load_policy("tiny", "language", seed=0, base="random")
+    convs = [[user_message("Cards: [1, 2, 3, 4]")], [user_message("hi")]]
+    answers = policy.tokenize_answers(["a b", "c"])
+    plain = policy.score(convs, answers, temperature=1.0, entropy="value")
+    hot = policy.score(convs, answers, temperature=0.2, entropy="value")
+    # log p_T = log softmax(z / T): recover it from the model's logits by hand
+    batch = policy.encode_prompts(convs)
+    ids = torch.tensor([answers[0]])
+    inputs = torch.cat([batch["input_ids"][:1], ids], 1)
+    mask = torch.cat([batch["attention_mask"][:1], torch.ones_like(ids)], 1)
+    with torch.no_grad():
+        logits = policy.model(input_ids=inputs, attention_mask=mask,
+                              position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits[0, -ids.shape[1] - 1 : -1]
+    want = torch.log_softmax(logits / 0.2, -1).gather(-1, ids[0, :, None])[:, 0]
+    torch.testing.assert_close(hot.logprobs[0, : ids.shape[1]], want, atol=1e-4, rtol=1e-4)
+    p = torch.softmax(logits / 0.2, -1)
+    torch.testing.assert_close(hot.entropy[0, : ids.shape[1]], -(p * p.log()).sum(-1), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(plain.logprobs, hot.logprobs)
+    assert hot.entropy[1, len(answers[1]):].abs().sum() == 0  # padding
+
+
+def test_top_p_and_top_k_come_from_the_checkpoint():
+    from sftrl_repro.models import load_policy
+    from sftrl_repro.models.policy import SeededSampler
+
+    policy = load_policy("tiny", "language", seed=0, base="random")
+    assert policy.decoding(0.2) == type(policy.decoding(0.2))(True, 0.2, 50, 1.0)  # HF defaults when unset
+    policy.model.generation_config.top_p = 0.9  # Llama-3.2-Vision's config
+    d = policy.decoding(0.2)
+    assert (d.do_sample, d.temperature, d.top_k, d.top_p) == (True, 0.2, 50, 0.9)
+    assert policy.decoding(0.2, top_p=1.0).top_p == 1.0 and not policy.decoding(0).do_sample
+    names = [type(w).__name__ for w in SeededSampler([(1,)], 0, d).warpers]
+    assert names == ["TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper"]
+    # the evaluation default: the checkpoint's sampling, or the paper model's where it says nothing
+    e = policy.decoding(None)
+    assert (e.do_sample, e.temperature, e.top_p) == (True, 0.6, 0.9)
+    policy.model.generation_config.do_sample = False
+    assert not policy.decoding(None).do_sample
+
+
+def test_sampled_rollouts_do_not_depend_on_the_batch():
+    from ppo_toy import variable_gp
+
+    from sftrl_repro.models import load_policy
+    from sftrl_repro.trainers.rollout import collect, training_seeds
+
+    policy = load_policy("tiny", "language", seed=0, base="random")
+    seeds = training_seeds(0, 0, 5)
+    runs = [collect(policy, variable_gp, seeds, num_envs=k, temperature=1.0, max_new_tokens=6, generation_seed=3)
+            for k in (1, 5)]
+    shuffled = collect(policy, variable_gp, seeds[::-1], num_envs=2, temperature=1.0, max_new_tokens=6,
+                       generation_seed=3)
+    key = lambda ts: sorted((t.conversation[0]["content"] if isinstance(t.conversation[0]["content"], str) else "",
+                             t.turn, t.answer) for t in ts)
+    assert key(runs[0]) == key(runs[1]) == key(shuffled)
+    other = collect(policy, variable_gp, seeds, num_envs=5, temperature=1.0, max_new_tokens=6, generation_seed=4)
+    assert key(other) != key(runs[0])
+
+
+def test_optimizer_steps_follow_the_overshooting_rollout(tmp_path):
+    from ppo_toy import train, variable_gp  # noqa: F401
+
+    _, metrics = train(str(tmp_path), "gp", 2, env="gp", transitions_per_update=8, num_envs=4, max_new_tokens=4,
+                       minibatch_size=3, grad_accum_steps=2, ppo_epochs=2, lr_schedule="cosine")
+    for m in metrics:
+        n = m["rollout_transitions"]
+        assert n >= 8
+        assert m["optimizer_steps"] == 2 * math.ceil(math.ceil(n / 3) / 2)
+        assert m["lr"] > 0 and m["lr_end"] > 0 and m["first_step_ratio_dev"] == 0.0
+    cfg = PPOConfig.tiny("gp", "language", updates=2, lr_schedule="cosine", lr=4e-3)
+    assert metrics[1]["lr"] == pytest.approx(cfg.learning_rate(4e-3, 1, 0, metrics[1]["optimizer_steps"]))

@@ -78,8 +78,10 @@ class ChatAPIPolicy:
         self.base_url = base_url.rstrip("/")
         self.model, self.api_key, self.timeout, self.max_workers = model, api_key, timeout, max_workers
 
-    def _complete(self, messages: list[dict], max_new_tokens: int, temperature: float, seed: int | None) -> str:
-        body = {"model": self.model, "messages": messages, "max_tokens": max_new_tokens, "temperature": temperature}
+    def _complete(self, messages: list[dict], max_new_tokens: int, temperature: float | None, seed: int | None) -> str:
+        body = {"model": self.model, "messages": messages, "max_tokens": max_new_tokens}
+        if temperature is not None:  # None: the endpoint's default decoding
+            body["temperature"] = temperature
         if seed is not None:
             body["seed"] = seed
         headers = {"Content-Type": "application/json"}
@@ -98,9 +100,13 @@ class ChatAPIPolicy:
             raise ChatAPIError(f"the endpoint {self.base_url} answered without choices[0].message.content") from err
 
     def generate(self, conversations: Sequence[list[dict]], images: Sequence[Any] | None = None, *,
-                 max_new_tokens: int = 256, temperature: float = 0.0, seed: int | None = None,
+                 max_new_tokens: int = 256, temperature: float | None = 0.0, seed: int | None = None,
                  **_: Any) -> APIGeneration:
-        """Answer each conversation (requests run concurrently); texts only."""
+        """Answer each conversation (requests run concurrently); texts only.
+
+        ``temperature=None`` leaves decoding to the endpoint (its model's generation config);
+        per-episode ``sample_keys`` cannot be honoured by an API and are ignored.
+        """
         images = list(images) if images is not None else [None] * len(conversations)
         jobs = [to_openai_messages(c, im) for c, im in zip(conversations, images)]
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:

@@ -1,7 +1,13 @@
 """Evaluate any policy on the paper's splits: success, per-step accuracy, recognition, rule reading.
 
 ``evaluate(policy, task, split, modality)`` plays the split's episodes (PAPER.md section 5) with
-batched greedy generation and returns one row of metrics; any object with a
+batched generation and returns one row of metrics. Decoding follows the authors' evaluator by
+default: ``model.generate(**inputs, max_new_tokens=256)``, i.e. the checkpoint's generation config
+(Llama-3.2-Vision's: sampling at temperature 0.6 with top-p 0.9; a checkpoint whose config does not
+say, like the ``tiny`` and ``small`` models, uses those same settings: see ``Policy.decoding``).
+Sampling is keyed per episode and turn (``sampling_seed``), so an evaluation is reproducible and
+does not depend on ``num_envs``. ``greedy=True`` decodes greedily instead (the package's former
+default); ``temperature=`` sets a temperature of your own; any object with a
 ``generate(conversations, images, ...)`` method works: a :class:`~sftrl_repro.models.Policy` of any
 scale or an OpenAI-compatible endpoint (:class:`~sftrl_repro.evaluation.api.ChatAPIPolicy`).
 
@@ -75,7 +81,9 @@ def evaluate(
     image_size: int | None = None,
     num_envs: int = 32,
     max_new_tokens: int = 256,
-    temperature: float = 0.0,
+    greedy: bool = False,
+    temperature: float | None = None,
+    sampling_seed: int = 0,
     reward_mode: str = "paper",
     progress: bool = False,
     return_transitions: bool = False,
@@ -90,7 +98,10 @@ def evaluate(
         image_size: rendering size for vision (use the tiny model's size for ``tiny`` policies).
         num_envs: episodes played together (the generation batch).
         max_new_tokens: answer cap (paper: 256 in evaluation).
-        temperature: 0 = greedy (the default: evaluation is deterministic).
+        greedy: decode greedily (overrides ``temperature``).
+        temperature: ``None`` (default): the checkpoint's generation config, as the authors'
+            evaluator; ``0``: greedy; ``> 0``: sampling at it (top-k / top-p from the checkpoint).
+        sampling_seed: salt of the per-episode sampling keys (another value: another draw).
         reward_mode: ``'paper'`` or ``'official'`` verifier.
         progress: show a progress bar.
         return_transitions: also return every transition (for inspection).
@@ -100,11 +111,13 @@ def evaluate(
     """
     spec = eval_spec(task, split, modality, n=n, seed=seed, verify_iter=verify_iter, image_size=image_size,
                      reward_mode=reward_mode, **env_overrides)
+    temperature = 0.0 if greedy else temperature
     transitions = collect(policy, spec.make_env, spec.seeds, options=spec.options, num_envs=num_envs,
                           temperature=temperature, max_new_tokens=max_new_tokens,
-                          generation_seed=0 if temperature > 0 else None,
+                          generation_seed=None if temperature == 0 else int(sampling_seed),
                           progress=f"eval {task}/{split}" if progress else False)
     row = summarize(transitions, spec)
+    row["decoding"] = "greedy" if temperature == 0 else ("checkpoint" if temperature is None else f"T={temperature:g}")
     return (row, transitions) if return_transitions else row
 
 

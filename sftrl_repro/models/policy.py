@@ -28,10 +28,111 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import GenerationConfig
+from transformers.generation.logits_process import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from sftrl_repro.utils.io import write_json_atomic
 
 POLICY_FILE = "policy.json"
+#: ``generation_config.json`` of meta-llama/Llama-3.2-11B-Vision-Instruct (sampling fields): what the
+#: authors' checkpoints, all fine-tuned from it, decode with when ``generate`` is given no settings.
+PAPER_GENERATION = {"do_sample": True, "temperature": 0.6, "top_p": 0.9}
+#: Hugging Face's defaults for decoding fields a checkpoint's generation config leaves unset.
+HF_DEFAULTS = {"temperature": 1.0, "top_k": 50, "top_p": 1.0}
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Resolved decoding settings (see :meth:`Policy.decoding`).
+
+    Attributes:
+        do_sample: sample (``True``) or decode greedily.
+        temperature: logits are divided by it before sampling.
+        top_k: keep the ``top_k`` most likely tokens (``0``: no top-k).
+        top_p: nucleus sampling mass (``1.0``: no top-p).
+    """
+
+    do_sample: bool
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _mix32(x):
+    """A 32-bit integer hash (Wellons' ``lowbias32``) on Python ints or int64 tensors holding 0..2^32-1.
+
+    Products may wrap in int64; only their low 32 bits are kept, which wrapping leaves exact.
+    """
+    x = (x ^ (x >> 16)) & _MASK32
+    x = (x * 0x7FEB352D) & _MASK32
+    x = (x ^ (x >> 15)) & _MASK32
+    x = (x * 0x846CA68B) & _MASK32
+    return (x ^ (x >> 16)) & _MASK32
+
+
+def _key_hash(key: Sequence[int]) -> int:
+    """One 32-bit hash of a tuple of non-negative integers of any size."""
+    h = 0x9E3779B9
+    for part in key:
+        part = int(part)
+        if part < 0:
+            raise ValueError(f"sample key {tuple(key)} is not valid: its parts must be >= 0")
+        while True:  # every 32-bit word of the part, then a terminator
+            h = _mix32(h ^ (part & _MASK32))
+            part >>= 32
+            if part == 0:
+                break
+        h = _mix32(h ^ 0x5BD1E995)
+    return h
+
+
+def keyed_gumbel(keys: Sequence[Sequence[int]], position: int, vocab: int, device=None) -> torch.Tensor:
+    """``(B, vocab)`` float64 standard Gumbel noise, a pure function of (key, position, token id).
+
+    A counter-based draw: the same key, answer position and token always give the same value, on
+    any device and in any batch.
+    """
+    rows = torch.tensor([_mix32(_key_hash(k) ^ _mix32(position + 0x632BE5AB)) for k in keys],
+                        dtype=torch.int64, device=device)
+    tokens = torch.arange(vocab, dtype=torch.int64, device=device)
+    x = _mix32((rows[:, None] ^ _mix32(tokens * 0x9E3779B1 & _MASK32)) & _MASK32)
+    x = _mix32(x ^ 0x85EBCA6B)
+    u = (x.double() + 0.5) / 4294967296.0
+    return -torch.log(-torch.log(u))
+
+
+class SeededSampler(LogitsProcessor):
+    """Sampling by keyed Gumbel-max: with greedy search over its output, row ``i`` is a sample of
+    ``softmax(top_p(top_k(logits / T)))`` drawn with the noise of ``keys[i]`` at each position.
+
+    The warping is Hugging Face's own (temperature, then top-k, then top-p, its sampling order), so
+    the distribution is exactly the one ``generate(do_sample=True)`` samples from; only the source
+    of randomness differs (keyed per row instead of the global RNG).
+    """
+
+    def __init__(self, keys: Sequence[Sequence[int]], prompt_len: int, decoding: Decoding) -> None:
+        self.keys = [tuple(int(v) for v in k) for k in keys]
+        self.prompt_len = prompt_len
+        self.warpers = [TemperatureLogitsWarper(decoding.temperature)]
+        if decoding.top_k > 0:
+            self.warpers.append(TopKLogitsWarper(decoding.top_k))
+        if decoding.top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(decoding.top_p))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scores = scores.float()
+        for warp in self.warpers:
+            scores = warp(input_ids, scores)
+        noise = keyed_gumbel(self.keys, input_ids.shape[1] - self.prompt_len, scores.shape[-1], scores.device)
+        return (scores.double() + noise).float()
 
 
 @dataclass
@@ -43,9 +144,10 @@ class Generation:
         token_ids: ``(B, T)`` long: the answer tokens, right-padded with the pad id; the end-of-turn
             token is included when the model emitted it (it is an action like any other token).
         mask: ``(B, T)`` bool: ``True`` on answer tokens.
-        logprobs: ``(B, T)`` float32: log-probability of each token under the model's untempered
-            distribution (``temperature`` only shapes sampling), ``0`` on padding; ``None`` when
-            generation was called with ``with_logprobs=False``.
+        logprobs: ``(B, T)`` float32: log-probability of each token under ``softmax(logits / T)``
+            with ``T`` the sampling temperature (1 for greedy decoding; top-k / top-p truncation is
+            not applied, as in the authors' PPO), ``0`` on padding; ``None`` when generation was
+            called with ``with_logprobs=False``.
         finished: ``(B,)`` bool: whether the answer ended with an end-of-turn token (``False``:
             cut at ``max_new_tokens``).
     """
@@ -71,11 +173,15 @@ class AnswerScores:
         mask: ``(B, T)`` bool: ``True`` on answer tokens.
         prompt_hidden: ``(B, H)``: final hidden state (after the last norm) of the last prompt
             token, in the model's dtype; differentiable; the value head's input.
+        entropy: ``(B, T)`` float32 entropy (nats) of the full-vocabulary distribution
+            ``softmax(logits / temperature)`` at each answer position, ``0`` on padding; ``None``
+            unless asked for.
     """
 
     logprobs: torch.Tensor
     mask: torch.Tensor
     prompt_hidden: torch.Tensor
+    entropy: torch.Tensor | None = None
 
 
 class Policy:
@@ -128,6 +234,30 @@ class Policy:
         self.model.to(device)
         return self
 
+    def freeze_vision(self) -> list[str]:
+        """Freeze what a text-only conversation never reaches; returns the frozen parameter names.
+
+        Mllama on text alone skips the vision tower, the projector and the cross-attention layers
+        (they only read image states), so those parameters get no gradient. DDP fails on such
+        parameters ("Expected to have finished reduction..."); freezing them keeps the paper's
+        semantics exactly: with no gradient and no weight decay, the authors' Adam leaves them
+        unchanged too. Used when a vision policy trains on a text task (GP-L, V-IRL-L). A text
+        model has nothing to freeze.
+        """
+        if not self.is_vision:
+            return []
+        inner = self.model.model
+        layers = set(self.model.config.get_text_config().cross_attention_layers)
+        modules = [("model.vision_model", inner.vision_model), ("model.multi_modal_projector", inner.multi_modal_projector)]
+        modules += [(f"model.language_model.layers.{i}", inner.language_model.layers[i]) for i in sorted(layers)]
+        frozen = []
+        for prefix, module in modules:
+            for name, param in module.named_parameters():
+                if param.requires_grad:
+                    param.requires_grad_(False)
+                    frozen.append(f"{prefix}.{name}")
+        return frozen
+
     # -------------------------------------------------------------------------------- encoding
     def encode_prompts(self, conversations: Sequence[list[dict]], images: Sequence[Any] | None = None):
         """Render and tokenize conversations as left-padded prompts ending in the assistant header.
@@ -169,6 +299,37 @@ class Policy:
         return [self.tokenizer(a, add_special_tokens=False)["input_ids"] + [eot] for a in answers]
 
     # ------------------------------------------------------------------------------ generation
+    def decoding(self, temperature: float | None = 0.0, *, top_k: int | None = None,
+                 top_p: float | None = None) -> Decoding:
+        """The decoding settings a call to :meth:`generate` with these arguments uses.
+
+        * ``temperature=0``: greedy decoding.
+        * ``temperature > 0``: sampling at that temperature; ``top_k`` / ``top_p`` left ``None`` come
+          from the checkpoint's generation config, with Hugging Face's defaults for what it leaves
+          unset (``top_k=50``, ``top_p=1.0``), exactly what ``model.generate(temperature=...)`` does
+          in the authors' rollouts (Llama-3.2-Vision's config: ``top_p=0.9``).
+        * ``temperature=None``: everything from the checkpoint's generation config, as the authors'
+          evaluator (``model.generate(**inputs, max_new_tokens=256)``) decodes. A checkpoint whose
+          config does not say whether to sample (the ``tiny`` and ``small`` models) decodes with
+          the paper model's settings, :data:`PAPER_GENERATION` (sampling at 0.6, top-p 0.9): the
+          authors' checkpoints all carry them.
+        """
+        g = self.model.generation_config
+        if temperature is None:
+            source = g if g.do_sample is not None else GenerationConfig(**PAPER_GENERATION)
+            if not source.do_sample:
+                return Decoding(do_sample=False)
+            temperature = source.temperature if source.temperature is not None else HF_DEFAULTS["temperature"]
+            top_k = source.top_k if top_k is None else top_k
+            top_p = source.top_p if top_p is None else top_p
+        if temperature < 0:
+            raise ValueError(f"temperature={temperature} is not valid; use 0 (greedy), a positive value, or None")
+        if temperature == 0:
+            return Decoding(do_sample=False)
+        top_k = next(v for v in (top_k, g.top_k, HF_DEFAULTS["top_k"]) if v is not None)
+        top_p = next(v for v in (top_p, g.top_p, HF_DEFAULTS["top_p"]) if v is not None)
+        return Decoding(do_sample=True, temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
+
     @torch.no_grad()
     def generate(
         self,
@@ -176,7 +337,10 @@ class Policy:
         images: Sequence[Any] | None = None,
         *,
         max_new_tokens: int = 256,
-        temperature: float = 0.0,
+        temperature: float | None = 0.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        sample_keys: Sequence[Sequence[int]] | None = None,
         seed: int | None = None,
         with_logprobs: bool = True,
     ) -> Generation:
@@ -186,9 +350,17 @@ class Policy:
             conversations: ``B`` conversations (see :meth:`encode_prompts`).
             images: one image per conversation for vision tasks, else ``None``.
             max_new_tokens: answer length cap (the paper: 512 in RL, 256 in evaluation).
-            temperature: ``0`` for greedy decoding, else sampling at this temperature (paper: 0.2),
-                with no top-k / top-p truncation.
-            seed: seeds sampling without touching the global torch RNG; ``None`` uses the global RNG.
+            temperature, top_k, top_p: the decoding (see :meth:`decoding`): ``0`` greedy, ``> 0``
+                sampling with top-k / top-p from the checkpoint's config unless given, ``None``
+                everything from the checkpoint's config.
+            sample_keys: one tuple of integers per conversation (e.g. ``(salt, episode seed, turn)``)
+                that seeds its sampling on its own: a Gumbel-max draw keyed by the tuple, the answer
+                position and the token id (:class:`SeededSampler`), so a conversation's answer does
+                not depend on which others share its batch, on the batch size, the process or the
+                device (up to float round-off in the logits). ``None``: see ``seed``.
+            seed: without ``sample_keys``, row ``i`` is keyed ``(seed, i)`` (reproducible, but
+                dependent on the batch's composition); ``None`` with no keys samples from the
+                global torch RNG (Hugging Face's multinomial sampling).
             with_logprobs: also return each token's log-probability (keeps ``(T, B, V)`` logits).
 
         Returns:
@@ -196,25 +368,29 @@ class Policy:
         """
         batch = self.encode_prompts(conversations, images)
         prompt_len = batch["input_ids"].shape[1]
-        sampling = temperature > 0
-        # Sampling is plain temperature sampling: top-k / top-p are switched off explicitly, since
-        # unset values would be filled from the checkpoint's generation config (Llama: top_p=0.9).
-        truncation = dict(top_k=0, top_p=1.0) if sampling else {}
+        dec = self.decoding(temperature, top_k=top_k, top_p=top_p)
+        if sample_keys is None and seed is not None:
+            sample_keys = [(int(seed), i) for i in range(len(conversations))]
+        if sample_keys is not None and len(sample_keys) != len(conversations):
+            raise ValueError(f"got {len(sample_keys)} sample_keys for {len(conversations)} conversations")
+        processors = LogitsProcessorList()
+        hf_sampling = dec.do_sample and sample_keys is None
+        if dec.do_sample and sample_keys is not None:
+            # Greedy search over (warped logits + keyed Gumbel noise) = a keyed sample of the same distribution.
+            processors.append(SeededSampler(sample_keys, prompt_len, dec))
+        # Every decoding field is set explicitly: unset ones would be filled from the checkpoint's config.
+        sampling = dict(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p) if hf_sampling else \
+            dict(temperature=1.0, top_k=0, top_p=1.0)
         config = GenerationConfig(
             max_new_tokens=max_new_tokens,
-            do_sample=sampling,
-            temperature=float(temperature) if sampling else 1.0,
-            **truncation,
+            do_sample=hf_sampling,
+            **sampling,
             eos_token_id=self.eos_token_ids,
             pad_token_id=self.tokenizer.pad_token_id,
             output_logits=with_logprobs,
             return_dict_in_generate=True,
         )
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
-            if seed is not None:
-                torch.manual_seed(seed)
-            out = self.model.generate(**batch, generation_config=config)
+        out = self.model.generate(**batch, generation_config=config, logits_processor=processors)
         token_ids = out.sequences[:, prompt_len:]
         is_eos = torch.isin(token_ids, torch.tensor(self.eos_token_ids, device=token_ids.device))
         # Keep every token up to and including the first end-of-turn token.
@@ -224,8 +400,9 @@ class Policy:
         token_ids = token_ids.masked_fill(~mask, self.tokenizer.pad_token_id)
         logprobs = None
         if with_logprobs:
-            logits = torch.stack(out.logits, dim=1)  # (B, T, V), raw (untempered) logits
-            logprobs = log_softmax_gather(logits, token_ids) * mask
+            logits = torch.stack(out.logits, dim=1)  # (B, T, V), raw logits
+            tempered = logits.float() / dec.temperature if dec.do_sample else logits
+            logprobs = log_softmax_gather(tempered, token_ids) * mask
         texts = [
             self.tokenizer.decode(row[m & ~e], skip_special_tokens=True)
             for row, m, e in zip(token_ids, mask, is_eos)
@@ -240,6 +417,8 @@ class Policy:
         images: Sequence[Any] | None = None,
         *,
         model=None,
+        temperature: float = 1.0,
+        entropy: str | None = None,
     ) -> AnswerScores:
         """Log-probabilities of given answers and the prompts' last hidden states, in one forward.
 
@@ -254,6 +433,10 @@ class Policy:
             images: one image per conversation for vision tasks, else ``None``.
             model: the module to run (default :attr:`model`); pass the accelerate/DeepSpeed-wrapped
                 model when training, so that gradient synchronisation sees the forward.
+            temperature: log-probabilities of ``softmax(logits / temperature)`` (the authors' PPO
+                divides by the sampling temperature; 1: the model's own distribution).
+            entropy: also return the per-token entropy of that distribution: ``'value'`` (no
+                gradient) or ``'grad'`` (differentiable, for an entropy bonus); ``None``: not computed.
 
         Returns:
             :class:`AnswerScores` with ``logprobs``/``mask`` ``(B, T)`` and ``prompt_hidden`` ``(B, H)``.
@@ -282,9 +465,22 @@ class Policy:
             )
         # Logits only where they are needed: positions P-1 .. P+T-2 predict answer tokens 0 .. T-1.
         out = (model or self.model)(**inputs, logits_to_keep=n_answer + 1, output_hidden_states=True, use_cache=False)
-        logprobs = log_softmax_gather(out.logits[:, :-1], answer) * mask  # logits (B, T, V)
+        if temperature <= 0:
+            raise ValueError(f"temperature={temperature} is not valid; it must be > 0")
+        logits = out.logits[:, :-1].float()  # (B, T, V)
+        if temperature != 1.0:
+            logits = logits / temperature
+        logp_all = F.log_softmax(logits, dim=-1)
+        logprobs = logp_all.gather(-1, answer.unsqueeze(-1)).squeeze(-1) * mask
+        ent = None
+        if entropy is not None:
+            check = ("value", "grad")
+            if entropy not in check:
+                raise ValueError(f"entropy={entropy!r} is not valid; choose one of {check} or None")
+            with torch.set_grad_enabled(entropy == "grad" and torch.is_grad_enabled()):
+                ent = -(logp_all.exp() * logp_all).sum(-1) * mask
         prompt_hidden = out.hidden_states[-1][:, prompt_len - 1]
-        return AnswerScores(logprobs=logprobs, mask=mask, prompt_hidden=prompt_hidden)
+        return AnswerScores(logprobs=logprobs, mask=mask, prompt_hidden=prompt_hidden, entropy=ent)
 
     def prompt_hidden(self, conversations: Sequence[list[dict]], images: Sequence[Any] | None = None, *, model=None):
         """``(B, H)`` final hidden state of each prompt's last token (value of a state, no answer)."""

@@ -12,7 +12,8 @@ One loop, the algorithm in plain sight::
                        ``bootstrap_across_episodes`` mimics the authors' buffer
         4. PPO epochs: clipped policy loss on the (thought-weighted) sequence log-prob ratio,
                        clipped value loss, optional KL-to-init and entropy terms, gradient
-                       accumulation, global-norm clipping, cosine learning-rate decay
+                       accumulation, global-norm clipping; the learning rate of the update
+                       follows the authors' CosineAnnealingLR, stepped once per update
         5. log       : PPO diagnostics, rewards by outcome, success, compute -> runs/<id>/metrics.jsonl
         6. checkpoint: weights, critic, optimizer, scheduler (accelerate state) + an HF policy folder
 
@@ -25,10 +26,21 @@ its token log-probs, with the tokens before the answer's final key (``"formula"`
 GeneralPoints, ``"action"`` for V-IRL) scaled by ``thought_coef`` = 0.5. ``ratio_level="token"``
 switches to the per-token ratio of modern LLM PPO.
 
+Log-probabilities (old and new) are those of ``softmax(logits / T)`` with ``T`` the sampling
+temperature, as in the authors' code (``logprob_temperature="sampling"``; ``1.0`` is the option).
+
 Processes: run under ``accelerate launch`` for several processes (DeepSpeed ZeRO-2 at the paper
 scale: ``configs/accelerate_ppo_zero2.yaml``); each process plays its own share of the episodes
-(episode seeds are split by rank, so the global batch does not depend on the process count) and
-gradients are averaged across processes.
+(global episode ``k`` is played by rank ``k % world``) and gradients are averaged across processes.
+Multi-turn episodes give processes different numbers of transitions, so after each rollout the
+processes agree on a plan (:func:`plan_update`): every process runs the same number of
+micro-batches (the largest share; a process with fewer pads with zero-weight micro-batches), hence
+the same number of backward passes, gradient synchronisations and optimizer steps, and each
+sample's loss is weighted by ``1 / (samples of its accumulation window over all processes)``, so
+an optimizer step sees the mean gradient of its window whatever the process count. Gradient
+synchronisation happens once per window (``no_sync`` covers the forward and backward passes of
+the other micro-batches; under DeepSpeed the engine is told each boundary). The learning rate is
+set from the update index (no wrapped scheduler to step once per process).
 """
 
 from __future__ import annotations
@@ -49,10 +61,15 @@ import torch
 from accelerate.utils import DistributedType, gather_object
 
 from sftrl_repro.experiments.runs import Run
-from sftrl_repro.trainers.rollout import Transition, collect, episode_seeds
+from sftrl_repro.trainers.rollout import Transition, collect, training_seeds
 from sftrl_repro.utils.params import check_choice, check_int
 
 TASKS = ("gp", "virl")
+LR_SCHEDULES = ("authors", "cosine", "constant")
+#: ``lr_max_steps`` (``T_max`` of the authors' CosineAnnealingLR) in the authors' training scripts.
+AUTHORS_LR_MAX_STEPS = {"gp": 100, "virl": 20}
+#: ``end_lr`` (``eta_min``) of the authors' optimizer config.
+AUTHORS_LR_MIN = 1e-9
 #: The key that starts the graded part of an answer; tokens before it are "thought" tokens.
 THOUGHT_KEYS = {"gp": '"formula"', "virl": '"action"'}
 
@@ -68,8 +85,16 @@ class PPOConfig:
             training always uses the in-distribution rule and visuals unless told otherwise.
         num_envs: environments stepped together per process (the generation batch).
         transitions_per_update: transitions collected per update, over all processes (paper: 8
-            processes x 256). Complete episodes are kept, so a rollout can exceed it slightly.
+            processes x 256). Complete episodes are kept, so a rollout exceeds it (each process
+            stops starting episodes at its share; running ones finish): the optimizer steps of an
+            update are planned from the transitions really collected.
+        episodes_per_update: play exactly this many episodes per update instead (over all
+            processes, at least one per process; ``transitions_per_update`` is then ignored): the
+            rollout is then the same whatever the process count.
         temperature: sampling temperature of rollouts (paper: 0.2).
+        top_k, top_p: truncation of rollout sampling; ``None`` (default): the checkpoint's
+            generation config, as the authors' ``generate(temperature=...)`` (Llama-3.2-Vision:
+            top-p 0.9; Hugging Face's top-k 50 where the config sets none).
         max_new_tokens: answer length cap in rollouts (paper: 512).
 
     Optimisation
@@ -79,7 +104,14 @@ class PPOConfig:
         grad_accum_steps: micro-batches per optimizer step (paper: 128).
         lr: Adam learning rate of the policy (paper: 1e-6; V-IRL-VL 1e-7).
         value_lr: Adam learning rate of the value head (``None``: same as ``lr``).
-        lr_schedule: ``'cosine'`` decay to 0 over the run (paper) or ``'constant'``.
+        lr_schedule: ``'authors'`` (default): their ``CosineAnnealingLR(T_max=lr_max_steps,
+            eta_min=lr_min)`` stepped once per update: update ``u`` (0-based) trains at
+            ``lr_min + (lr - lr_min) (1 + cos(pi u / lr_max_steps)) / 2``; ``'cosine'``: the
+            package's cosine from ``lr`` to 0 over the run, by optimizer step (update ``u``'s step
+            ``j`` of ``S_u`` at progress ``(u + j / S_u) / updates``, so no step runs at 0);
+            ``'constant'``.
+        lr_max_steps: ``T_max`` of the authors' schedule; ``None``: theirs (100 for GP, 20 for V-IRL).
+        lr_min: ``eta_min`` of the authors' schedule (theirs: 1e-9).
         adam_eps: Adam epsilon.
         max_grad_norm: global gradient-norm clip (paper: 0.01).
 
@@ -92,9 +124,14 @@ class PPOConfig:
         norm_adv: normalise advantages over the rollout (paper: yes).
         ratio_level: ``'sequence'`` (paper: one ratio per answer) or ``'token'``.
         thought_coef: weight of thought tokens in the sequence log-prob (paper: 0.5).
+        logprob_temperature: the temperature log-probs (old and new) are taken at: ``'sampling'``
+            (default, the authors': logits divided by ``temperature``) or a number (``1.0``: the
+            model's own distribution).
         kl_coef: coefficient of a KL-to-init penalty (paper: 0, none).
-        ent_coef: coefficient of an entropy bonus (paper: 0, none); the entropy is estimated from
-            the sampled tokens (``-log p``), since full-vocabulary logits are not kept.
+        ent_coef: coefficient of an entropy bonus (paper: 0, none). The entropy (bonus and the
+            logged ``entropy`` diagnostic) is the exact full-vocabulary entropy of the distribution
+            the log-probs are taken from, ``softmax(logits / logprob temperature)``, averaged over
+            answer tokens (before top-k / top-p truncation).
         bootstrap_across_episodes: the authors' buffer lets GAE run from a truncated episode's last
             turn into the next episode's first; ``False`` (default) ends every episode at 0.
 
@@ -108,7 +145,10 @@ class PPOConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     num_envs: int = 8
     transitions_per_update: int = 256 * 8
+    episodes_per_update: int | None = None
     temperature: float = 0.2
+    top_k: int | None = None
+    top_p: float | None = None
     max_new_tokens: int = 512
     updates: int = 20
     ppo_epochs: int = 4
@@ -116,7 +156,9 @@ class PPOConfig:
     grad_accum_steps: int = 128
     lr: float = 1e-6
     value_lr: float | None = None
-    lr_schedule: str = "cosine"
+    lr_schedule: str = "authors"
+    lr_max_steps: int | None = None
+    lr_min: float = AUTHORS_LR_MIN
     adam_eps: float = 1e-7
     max_grad_norm: float = 0.01
     gamma: float = 0.9
@@ -127,6 +169,7 @@ class PPOConfig:
     norm_adv: bool = True
     ratio_level: str = "sequence"
     thought_coef: float = 0.5
+    logprob_temperature: str | float = "sampling"
     kl_coef: float = 0.0
     ent_coef: float = 0.0
     bootstrap_across_episodes: bool = False
@@ -137,11 +180,38 @@ class PPOConfig:
     def __post_init__(self) -> None:
         check_choice("task", self.task, TASKS)
         check_choice("ratio_level", self.ratio_level, ("sequence", "token"))
-        check_choice("lr_schedule", self.lr_schedule, ("cosine", "constant"))
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name in ("num_envs", "transitions_per_update", "updates", "ppo_epochs", "minibatch_size",
                      "grad_accum_steps", "max_new_tokens", "checkpoint_every"):
             check_int(name, getattr(self, name), low=1)
+        if self.episodes_per_update is not None:
+            check_int("episodes_per_update", self.episodes_per_update, low=1)
+        if self.lr_max_steps is None:
+            self.lr_max_steps = AUTHORS_LR_MAX_STEPS[self.task]
+        check_int("lr_max_steps", self.lr_max_steps, low=1)
+        if not self.temperature > 0:
+            raise ValueError(f"temperature={self.temperature} is not valid; PPO samples, so it must be > 0")
+        if isinstance(self.logprob_temperature, str):
+            check_choice("logprob_temperature", self.logprob_temperature, ("sampling",))
+        elif not self.logprob_temperature > 0:
+            raise ValueError(f"logprob_temperature={self.logprob_temperature} is not valid; "
+                             "use 'sampling' or a number > 0")
         self.value_head_widths = tuple(self.value_head_widths)
+
+    @property
+    def scoring_temperature(self) -> float:
+        """The temperature old and new log-probs are taken at (see ``logprob_temperature``)."""
+        return self.temperature if self.logprob_temperature == "sampling" else float(self.logprob_temperature)
+
+    def learning_rate(self, base_lr: float, update: int, step: int = 0, steps: int = 1) -> float:
+        """The rate for optimizer step ``step`` of ``steps`` in update ``update`` (0-based) of a group
+        whose initial rate is ``base_lr`` (see ``lr_schedule``)."""
+        if self.lr_schedule == "constant":
+            return base_lr
+        if self.lr_schedule == "authors":  # CosineAnnealingLR's closed form, stepped once per update
+            return self.lr_min + (base_lr - self.lr_min) * (1 + math.cos(math.pi * update / self.lr_max_steps)) / 2
+        progress = (update + step / max(steps, 1)) / self.updates
+        return base_lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
     @classmethod
     def paper(cls, task: str, modality: str, **overrides: Any) -> "PPOConfig":
@@ -243,8 +313,12 @@ def ppo_losses(
         weights: ``(B, T)`` token weights (answer mask x thought weights) for token ratios.
 
     Returns:
-        ``policy_loss``, ``value_loss`` (scalars) and diagnostics ``approx_kl`` (the k3 estimator
-        ``(r - 1) - log r``), ``clip_frac`` and ``ratio_mean``.
+        ``policy_loss``, ``value_loss`` (scalars: means over the batch; token ratios: the policy
+        loss is the weighted mean over all tokens), their per-sample terms ``policy_per_sample``
+        and ``value_per_sample`` ``(B,)`` (token ratios: a sample's weighted token mean; the
+        trainer weights these to average over a whole accumulation window), and diagnostics
+        ``approx_kl`` (the k3 estimator ``(r - 1) - log r``), ``clip_frac`` and ``ratio_mean``
+        (scalars) with their per-sample versions ``*_per_sample``.
     """
     log_ratio = new_logp - old_logp
     ratio = log_ratio.exp()
@@ -256,15 +330,25 @@ def ppo_losses(
             return x.mean()
         return (x * weights).sum() / weights.sum().clamp(min=1e-8)
 
+    def per_sample(x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 1:
+            return x
+        if weights is None:
+            return x.mean(-1)
+        return (x * weights).sum(-1) / weights.sum(-1).clamp(min=1e-8)
+
     v_loss = (new_values - returns) ** 2
     if value_clip_coef is not None:
         v_clipped = old_values + (new_values - old_values).clamp(-value_clip_coef, value_clip_coef)
         v_loss = torch.max(v_loss, (v_clipped - returns) ** 2)
+    out = {"policy_loss": mean(pg), "value_loss": 0.5 * v_loss.mean(),
+           "policy_per_sample": per_sample(pg), "value_per_sample": 0.5 * v_loss}
     with torch.no_grad():
-        approx_kl = mean((ratio - 1) - log_ratio)
-        clip_frac = mean(((ratio - 1).abs() > clip_coef).float())
-    return {"policy_loss": mean(pg), "value_loss": 0.5 * v_loss.mean(), "approx_kl": approx_kl,
-            "clip_frac": clip_frac, "ratio_mean": mean(ratio.detach())}
+        kl, clipped = (ratio - 1) - log_ratio, ((ratio - 1).abs() > clip_coef).float()
+        for name, x in (("approx_kl", kl), ("clip_frac", clipped), ("ratio_mean", ratio.detach())):
+            out[name] = mean(x)
+            out[f"{name}_per_sample"] = per_sample(x)
+    return out
 
 
 def thought_weights(tokenizer, answer_ids: Sequence[Sequence[int]], key: str, thought_coef: float,
@@ -295,6 +379,53 @@ def thought_weights(tokenizer, answer_ids: Sequence[Sequence[int]], key: str, th
 
 
 # ================================================================================== the trainer
+@dataclass(frozen=True)
+class UpdatePlan:
+    """How the PPO epochs of one update run, identical on every process (see :func:`plan_update`).
+
+    Attributes:
+        counts: transitions collected by each process (rank order).
+        minibatch_size: transitions per micro-batch (one forward/backward).
+        grad_accum_steps: micro-batches per accumulation window (one optimizer step each).
+        epochs: PPO epochs.
+    """
+
+    counts: tuple[int, ...]
+    minibatch_size: int
+    grad_accum_steps: int
+    epochs: int
+
+    @property
+    def micro_batches(self) -> int:
+        """Micro-batches per epoch on *every* process: the largest process's share."""
+        return max(math.ceil(n / self.minibatch_size) for n in self.counts)
+
+    def windows(self) -> list[range]:
+        """The accumulation windows of an epoch, as ranges of micro-batch indices (the last may be short)."""
+        m, a = self.micro_batches, self.grad_accum_steps
+        return [range(i, min(i + a, m)) for i in range(0, m, a)]
+
+    @property
+    def optimizer_steps(self) -> int:
+        """Optimizer steps of the update: epochs x windows, from the transitions really collected."""
+        return self.epochs * len(self.windows())
+
+    def real(self, rank: int, micro: int) -> int:
+        """Real (non-padding) transitions in micro-batch ``micro`` of process ``rank``."""
+        return max(0, min(self.minibatch_size, self.counts[rank] - micro * self.minibatch_size))
+
+    def window_samples(self, window: range) -> int:
+        """Real transitions in a window, over all processes: the denominator of its mean gradient."""
+        return sum(self.real(r, j) for r in range(len(self.counts)) for j in window)
+
+
+def plan_update(counts: Sequence[int], config: "PPOConfig") -> UpdatePlan:
+    """The plan every process follows for an update whose processes collected ``counts`` transitions."""
+    if min(counts) < 1:
+        raise RuntimeError(f"a process collected no transition ({list(counts)}); every process must play an episode")
+    return UpdatePlan(tuple(int(n) for n in counts), config.minibatch_size, config.grad_accum_steps, config.ppo_epochs)
+
+
 @dataclass
 class UpdateBatch:
     """One rollout, recomputed and with advantages: the tensors the PPO epochs iterate over.
@@ -313,9 +444,8 @@ class UpdateBatch:
     prompt_lens: list[int]  # (N,) prompt tokens of each transition (compute accounting)
 
 
-def _minibatches(n: int, size: int, generator: torch.Generator) -> list[list[int]]:
-    order = torch.randperm(n, generator=generator).tolist()
-    return [order[i : i + size] for i in range(0, n, size)]
+def _chunk(order: Sequence[int], size: int) -> list[list[int]]:
+    return [list(order[i : i + size]) for i in range(0, len(order), size)]
 
 
 class ActorCritic(torch.nn.Module):
@@ -334,38 +464,54 @@ class ActorCritic(torch.nn.Module):
         return self.policy_model(*args, **kwargs)
 
 
+#: Per-sample diagnostics summed over real transitions and averaged over all processes.
+_DIAG = ("policy_loss", "value_loss", "approx_kl", "clip_frac", "ratio_mean", "entropy", "kl_to_init")
+
+
 class PPOTrainer:
     """Multi-turn PPO on a :class:`~sftrl_repro.models.Policy` (see the module docstring).
 
     Args:
-        policy: the policy to train (its ``model`` is updated in place).
+        policy: the policy to train (its ``model`` is updated in place). Under several processes,
+            load it on ``accelerator.device`` (``load_policy(..., device=accelerator.device)``).
         config: a :class:`PPOConfig`.
         run: the run folder (``experiments.Run``): metrics and checkpoints go there; an existing
             run resumes from its last checkpoint.
         make_env: builds one training environment; default: the task's env with ``config.env_kwargs``.
-        evaluate: optional ``f(policy, update) -> dict`` called after each checkpoint; its numbers
-            are logged with the update's metrics.
+        evaluate: optional ``f(policy, update) -> dict`` called on every process after each
+            checkpoint (it may shard the work across processes); its numbers are logged with the
+            update's metrics.
         compute_meter: a :class:`~sftrl_repro.flops.ComputeMeter` to continue (e.g. the SFT init
             run's, so that D_init is counted); default: a fresh one. Its totals are logged with
             every update under ``"compute"`` (all conventions) and ``"gflops"`` (the paper's).
+        accelerator: an ``accelerate.Accelerator`` made before the policy was loaded (so that the
+            policy could be put on its device); default: a new one for the policy's device.
         progress: show progress bars.
     """
 
     def __init__(self, policy, config: PPOConfig, run: Run, *, make_env: Callable[[], Any] | None = None,
                  evaluate: Callable[[Any, int], dict] | None = None, compute_meter: Any = None,
-                 progress: bool = True) -> None:
+                 accelerator: Any = None, progress: bool = True) -> None:
         from accelerate import Accelerator
 
+        from sftrl_repro.flops import ComputeMeter
+        from sftrl_repro.flops.arch import arch_from_model
         from sftrl_repro.models import ValueHead
 
         self.policy, self.config, self.run = policy, config, run
-        from sftrl_repro.flops import ComputeMeter
-        from sftrl_repro.flops.arch import arch_from_model
-
         self.evaluate, self.progress = evaluate, progress
         self.meter = compute_meter or ComputeMeter.for_model(policy.model, config.task)
         self.make_env = make_env or _default_env_factory(config)
-        self.accelerator = Accelerator(cpu=policy.device.type == "cpu")
+        self.accelerator = accelerator or Accelerator(cpu=policy.device.type == "cpu")
+        acc = self.accelerator
+        if policy.device != acc.device and not (policy.device.type == acc.device.type == "cpu"):
+            raise ValueError(f"the policy is on {policy.device} but this process trains on {acc.device}; "
+                             "load it with load_policy(..., device=accelerator.device)")
+        if config.episodes_per_update is not None and config.episodes_per_update < acc.num_processes:
+            raise ValueError(f"episodes_per_update={config.episodes_per_update} is not valid with "
+                             f"{acc.num_processes} processes; every process needs at least one episode")
+        # A vision policy on a text task: what text never reaches gets no gradient; freeze it (DDP needs it).
+        self.frozen = policy.freeze_vision() if config.env_kwargs.get("modality", "language") == "language" else []
         torch.manual_seed(config.seed)  # critic initialisation
         value_head = ValueHead(policy.hidden_size, config.value_head_widths).to(policy.device)
         self.reference = None
@@ -376,59 +522,79 @@ class PPOTrainer:
         # One module for actor and critic: DeepSpeed (paper scale) drives exactly one engine.
         actor_critic = ActorCritic(policy.model, value_head)
         value_lr = config.value_lr if config.value_lr is not None else config.lr
+        self.base_lrs = [config.lr, value_lr]
         optimizer = torch.optim.Adam(
             [{"params": [p for p in policy.model.parameters() if p.requires_grad], "lr": config.lr},
-             {"params": value_head.parameters(), "lr": value_lr}],
+             {"params": list(value_head.parameters()), "lr": value_lr}],
             eps=config.adam_eps,
         )
-        world = self.accelerator.num_processes
-        local_transitions = math.ceil(config.transitions_per_update / world)
-        micro_per_epoch = math.ceil(local_transitions / config.minibatch_size)
-        self.total_opt_steps = config.updates * config.ppo_epochs * math.ceil(micro_per_epoch / config.grad_accum_steps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
-        self.deepspeed = self.accelerator.distributed_type == DistributedType.DEEPSPEED
+        self.deepspeed = acc.distributed_type == DistributedType.DEEPSPEED
         if self.deepspeed:
             # No dataloader goes through prepare(), so DeepSpeed's batch geometry comes from the
-            # PPO config; the engine then owns accumulation boundaries and gradient clipping.
-            ds = self.accelerator.state.deepspeed_plugin.deepspeed_config
+            # PPO config. The trainer tells the engine every accumulation boundary itself
+            # (set_gradient_accumulation_boundary) and weights the loss over the whole window, so
+            # the engine must not divide by its accumulation count (backward(scale_wrt_gas=False));
+            # the engine clips at max_grad_norm. No scheduler is handed over: the rate is set per
+            # update in the optimizer's param groups.
+            ds = acc.state.deepspeed_plugin.deepspeed_config
             ds["train_micro_batch_size_per_gpu"] = config.minibatch_size
             ds["gradient_accumulation_steps"] = config.grad_accum_steps
             ds["gradient_clipping"] = config.max_grad_norm
             ds.pop("train_batch_size", None)
-        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(actor_critic, optimizer, scheduler)
-        self.value_head = self.accelerator.unwrap_model(self.model).value_head
+        self.model, self.optimizer = acc.prepare(actor_critic, optimizer)
+        self.value_head = acc.unwrap_model(self.model).value_head
         self.start_update = 0
         if run.latest_step() is not None:
-            self.accelerator.load_state(str(run.checkpoint_dir(run.latest_step()) / "state"))
+            acc.load_state(str(run.checkpoint_dir(run.latest_step()) / "state"))
             self.start_update = run.latest_step()
             logged = [m for m in run.metrics() if m["step"] == self.start_update and "compute" in m]
             if logged:  # the compute counted up to the checkpoint
                 self.meter = ComputeMeter.from_dict(logged[-1]["compute"], arch_from_model(policy.model))
 
-    def _lr_factor(self, step: int) -> float:
-        if self.config.lr_schedule == "constant":
-            return 1.0
-        return 0.5 * (1.0 + math.cos(math.pi * min(step, self.total_opt_steps) / max(1, self.total_opt_steps)))
+    # ------------------------------------------------------------------------------ helpers
+    def _gather(self, obj: Any) -> list[Any]:
+        """``obj`` of every process, in rank order (a one-element list with one process)."""
+        return gather_object([obj]) if self.accelerator.num_processes > 1 else [obj]
+
+    def _set_lr(self, update: int, step: int, steps: int) -> list[float]:
+        rates = [self.config.learning_rate(base, update, step, steps) for base in self.base_lrs]
+        for group, rate in zip(self.optimizer.param_groups, rates):
+            group["lr"] = rate
+        return rates
 
     # ------------------------------------------------------------------------------- phase 1
     def rollout(self, update: int) -> list[Transition]:
-        """Play this process's share of the update's episodes (seeds split by rank)."""
+        """Play this process's share of the update's episodes (global episode ``k`` on rank ``k % world``)."""
         cfg, acc = self.config, self.accelerator
         world, rank = acc.num_processes, acc.process_index
-        # Far more seeds than needed; episode k of the update is global episode k, played by rank k % world.
-        seeds = episode_seeds(cfg.seed * 1_000_003 + update, 4 * cfg.transitions_per_update)[rank::world]
+        if cfg.episodes_per_update is not None:
+            seeds, target = training_seeds(cfg.seed, update, cfg.episodes_per_update)[rank::world], None
+        else:  # far more seeds than needed; each process stops starting episodes at its share
+            target = math.ceil(cfg.transitions_per_update / world)
+            seeds = training_seeds(cfg.seed, update, 4 * cfg.transitions_per_update + 4 * world)[rank::world]
         self.policy.model.eval()
         return collect(
-            self.policy, self.make_env, seeds, num_envs=cfg.num_envs,
-            min_transitions=math.ceil(cfg.transitions_per_update / world), temperature=cfg.temperature,
-            max_new_tokens=cfg.max_new_tokens, generation_seed=(cfg.seed * 7919 + update) * 1000 + rank,
+            self.policy, self.make_env, seeds, num_envs=cfg.num_envs, min_transitions=target,
+            temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, generation_seed=cfg.seed,
+            generate_kwargs={"top_k": cfg.top_k, "top_p": cfg.top_p},
             progress=f"update {update + 1} rollout" if self.progress and acc.is_main_process else False,
         )
 
+    def micro_batch_orders(self, n: int, update: int) -> list[list[list[int]]]:
+        """Per epoch, this process's micro-batches (lists of transition indices), shuffled per epoch."""
+        cfg = self.config
+        gen = torch.Generator().manual_seed(cfg.seed * 104_729 + update * 8191 + self.accelerator.process_index)
+        return [_chunk(torch.randperm(n, generator=gen).tolist(), cfg.minibatch_size) for _ in range(cfg.ppo_epochs)]
+
     # ------------------------------------------------------------------------------- phase 2-3
     @torch.no_grad()
-    def prepare_batch(self, transitions: list[Transition]) -> UpdateBatch:
-        """Recompute old log-probs and values with the training forward, then GAE."""
+    def prepare_batch(self, transitions: list[Transition], micro_batches: list[list[int]] | None = None) -> UpdateBatch:
+        """Recompute old log-probs and values with the training forward, then GAE.
+
+        ``micro_batches``: the first epoch's micro-batches, so that each old log-prob comes from
+        the very forward pass (same batch composition and padding) the first epoch trains on;
+        default: consecutive micro-batches of ``minibatch_size``.
+        """
         cfg = self.config
         answer_ids = [t.answer_ids for t in transitions]
         length = max(len(a) for a in answer_ids)
@@ -436,19 +602,20 @@ class PPOTrainer:
         old_logp = torch.zeros(len(transitions), length)
         values = torch.zeros(len(transitions))
         ref_logp = torch.zeros(len(transitions), length) if self.reference is not None else None
-        prompt_lens: list[int] = []
+        prompt_lens = [0] * len(transitions)
         self.model.eval()
-        for idx in _chunks(len(transitions), max(cfg.minibatch_size, 8)):
+        for idx in micro_batches or _chunk(range(len(transitions)), cfg.minibatch_size):
             chunk = [transitions[i] for i in idx]
-            encoded = self.policy.encode_prompts([t.conversation for t in chunk],
-                                                 [t.image for t in chunk] if chunk[0].image is not None else None)
-            prompt_lens += encoded["attention_mask"].sum(1).tolist()
             scores = self._score(chunk)
             n = scores.logprobs.shape[1]
             old_logp[idx, :n] = scores.logprobs.float().cpu()
             values[idx] = self.value_head(scores.prompt_hidden).float().cpu()
+            encoded = self.policy.encode_prompts([t.conversation for t in chunk],
+                                                 [t.image for t in chunk] if chunk[0].image is not None else None)
+            for i, m in zip(idx, encoded["attention_mask"].sum(1).tolist()):
+                prompt_lens[i] = int(m)
             if ref_logp is not None:
-                ref = self._score([transitions[i] for i in idx], model=self.reference)
+                ref = self._score(chunk, model=self.reference)
                 ref_logp[idx, :n] = ref.logprobs.float().cpu()
         adv, ret = compute_gae(
             [t.reward for t in transitions], values.tolist(), [t.episode for t in transitions],
@@ -464,81 +631,120 @@ class PPOTrainer:
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise with statistics over *all* processes' transitions (so the global batch decides)."""
         acc = self.accelerator
-        stats = torch.stack([x.sum(), (x * x).sum(), torch.tensor(float(len(x)))]).to(acc.device)
+        stats = torch.stack([x.sum(), (x * x).sum(), torch.tensor(float(len(x)))]).double().to(acc.device)
         total = acc.reduce(stats, reduction="sum") if acc.num_processes > 1 else stats
+        total = total.cpu()
         mean = total[0] / total[2]
         var = (total[1] / total[2] - mean * mean).clamp(min=0) * total[2] / (total[2] - 1).clamp(min=1)
-        return (x - mean.cpu()) / (var.sqrt().cpu() + 1e-8)
+        return ((x.double() - mean) / (var.sqrt() + 1e-8)).float()
 
-    def _score(self, transitions: list[Transition], model=None):
+    def _score(self, transitions: list[Transition], model=None, entropy: str | None = None):
         images = [t.image for t in transitions] if transitions[0].image is not None else None
         return self.policy.score([t.conversation for t in transitions], [t.answer_ids for t in transitions],
-                                 images, model=model if model is not None else self.model)
+                                 images, model=model if model is not None else self.model,
+                                 temperature=self.config.scoring_temperature, entropy=entropy)
 
     # ------------------------------------------------------------------------------- phase 4
-    def optimise(self, batch: UpdateBatch, update: int) -> dict[str, float]:
-        """``ppo_epochs`` passes of clipped PPO over the batch; returns averaged diagnostics."""
+    def _micro_loss(self, batch: UpdateBatch, idx: list[int], scale: float, sums: Counter) -> torch.Tensor:
+        """The loss of one micro-batch: per-sample PPO terms summed and multiplied by ``scale``."""
+        cfg = self.config
+        scores = self._score([batch.transitions[i] for i in idx], entropy="grad" if cfg.ent_coef else "value")
+        n = scores.logprobs.shape[1]
+        w = batch.weights[idx, :n].to(scores.logprobs.device)
+        new_tok = scores.logprobs.float()
+        old_tok = batch.old_token_logp[idx, :n].to(new_tok.device)
+        if cfg.ratio_level == "sequence":
+            new_lp, old_lp = (new_tok * w).sum(-1), (old_tok * w).sum(-1)
+        else:
+            new_lp, old_lp = new_tok, old_tok
+        new_v = self.value_head(scores.prompt_hidden).float()
+        dev = new_v.device
+        out = ppo_losses(
+            new_lp, old_lp, batch.advantages[idx].to(dev), new_v, batch.old_values[idx].to(dev),
+            batch.returns[idx].to(dev), clip_coef=cfg.clip_coef, value_clip_coef=cfg.value_clip_coef,
+            weights=w if cfg.ratio_level == "token" else None,
+        )
+        mask = (w > 0).float()
+        tokens = mask.sum(-1).clamp(min=1)
+        entropy = (scores.entropy * mask).sum(-1) / tokens  # (B,) mean entropy per answer token
+        per_sample = out["policy_per_sample"] + cfg.vf_coef * out["value_per_sample"]
+        if cfg.ent_coef:
+            per_sample = per_sample - cfg.ent_coef * entropy
+        if batch.ref_token_logp is not None:
+            ref = batch.ref_token_logp[idx, :n].to(dev)
+            kl = ((((ref - new_tok).exp() - (ref - new_tok) - 1) * mask).sum(-1) / tokens)  # k3 per token
+            per_sample = per_sample + cfg.kl_coef * kl
+            if scale:
+                sums["kl_to_init"] += float(kl.detach().sum())
+        if scale:  # diagnostics of real samples only
+            for k in ("policy", "value"):
+                sums[f"{k}_loss"] += float(out[f"{k}_per_sample"].detach().sum())
+            for k in ("approx_kl", "clip_frac", "ratio_mean"):
+                sums[k] += float(out[f"{k}_per_sample"].sum())
+            sums["entropy"] += float(entropy.detach().sum())
+            sums["samples"] += len(idx)
+        return per_sample.sum() * scale
+
+    def optimise(self, batch: UpdateBatch, update: int, plan: UpdatePlan | None = None,
+                 orders: list[list[list[int]]] | None = None) -> dict[str, float]:
+        """``ppo_epochs`` passes of clipped PPO over the batch, following ``plan``; returns diagnostics.
+
+        Every process runs ``plan.micro_batches`` micro-batches per epoch (padding micro-batches
+        have weight 0) and one optimizer step per accumulation window; a sample's loss is
+        weighted by ``world / (real samples of its window over all processes)``, so after the
+        gradient average over processes each step follows the mean gradient of its window.
+        """
         cfg, acc = self.config, self.accelerator
-        gen = torch.Generator().manual_seed(cfg.seed * 104_729 + update)
+        n = len(batch.transitions)
+        plan = plan or plan_update([n], cfg)
+        orders = orders or self.micro_batch_orders(n, update)
+        world = acc.num_processes
         sums: Counter = Counter()
-        count = 0
+        norms: list[float] = []
+        rates: list[list[float]] = []
         self.model.train()
-        micro = 0
-        for _epoch in range(cfg.ppo_epochs):
-            for idx in _minibatches(len(batch.transitions), cfg.minibatch_size, gen):
-                scores = self._score([batch.transitions[i] for i in idx])
-                n = scores.logprobs.shape[1]
-                w = batch.weights[idx, :n].to(scores.logprobs.device)
-                new_tok = scores.logprobs.float()
-                old_tok = batch.old_token_logp[idx, :n].to(new_tok.device)
-                if cfg.ratio_level == "sequence":
-                    new_lp, old_lp = (new_tok * w).sum(-1), (old_tok * w).sum(-1)
-                else:
-                    new_lp, old_lp = new_tok, old_tok
-                new_v = self.value_head(scores.prompt_hidden).float()
-                dev = new_v.device
-                out = ppo_losses(
-                    new_lp, old_lp, batch.advantages[idx].to(dev), new_v, batch.old_values[idx].to(dev),
-                    batch.returns[idx].to(dev), clip_coef=cfg.clip_coef, value_clip_coef=cfg.value_clip_coef,
-                    weights=w if cfg.ratio_level == "token" else None,
-                )
-                loss = out["policy_loss"] + cfg.vf_coef * out["value_loss"]
-                mask = (w > 0).float()
-                entropy = -(new_tok * mask).sum() / mask.sum().clamp(min=1)  # sampled-token estimate
-                if cfg.ent_coef:
-                    loss = loss - cfg.ent_coef * entropy
-                if batch.ref_token_logp is not None:
-                    ref = batch.ref_token_logp[idx, :n].to(dev)
-                    kl = ((ref - new_tok).exp() - (ref - new_tok) - 1) * mask  # k3, per token
-                    kl = kl.sum() / mask.sum().clamp(min=1)
-                    loss = loss + cfg.kl_coef * kl
-                    sums["kl_to_init"] += kl.item()
-                micro += 1
-                boundary = micro % cfg.grad_accum_steps == 0
+        step = 0
+        first_step_ratio_dev = 0.0
+        for epoch in range(cfg.ppo_epochs):
+            for window in plan.windows():
+                denominator = plan.window_samples(window)
+                for j in window:
+                    boundary = j == window[-1]
+                    real = j < len(orders[epoch])
+                    idx = orders[epoch][j] if real else orders[0][0][:1]  # padding: any sample, weight 0
+                    scale = world / denominator if real else 0.0
+                    before = Counter(sums)
+                    if self.deepspeed:
+                        engine = self.model
+                        engine.set_gradient_accumulation_boundary(boundary)
+                        loss = self._micro_loss(batch, idx, scale, sums)
+                        engine.backward(loss, scale_wrt_gas=False)
+                    else:
+                        sync = boundary or world == 1
+                        with nullcontext() if sync else acc.no_sync(self.model):
+                            loss = self._micro_loss(batch, idx, scale, sums)
+                            acc.backward(loss)
+                    if step == 0 and epoch == 0 and real:  # no step taken yet: the ratio must be 1
+                        k = sums["samples"] - before["samples"]
+                        first_step_ratio_dev = max(first_step_ratio_dev,
+                                                   abs((sums["ratio_mean"] - before["ratio_mean"]) / max(k, 1) - 1))
+                rates.append(self._set_lr(update, step, plan.optimizer_steps))
                 if self.deepspeed:
-                    # The engine scales by 1/accumulation, steps and clips at its own boundaries.
-                    acc.backward(loss)
-                    if boundary:
-                        sums["grad_norm"] += float(self.model.get_global_grad_norm() or 0.0)
-                        sums["optimizer_steps"] += 1
+                    self.model.step()
+                    norms.append(float(self.model.get_global_grad_norm() or 0.0))
                 else:
-                    context = acc.no_sync(self.model) if (not boundary and acc.num_processes > 1) else nullcontext()
-                    with context:
-                        acc.backward(loss / cfg.grad_accum_steps)
-                    if boundary:
-                        sums["grad_norm"] += float(self._step())
-                        sums["optimizer_steps"] += 1
-                for k in ("policy_loss", "value_loss", "approx_kl", "clip_frac", "ratio_mean"):
-                    sums[k] += out[k].item()
-                sums["entropy"] += entropy.item()
-                count += 1
-        if micro % cfg.grad_accum_steps and not self.deepspeed:  # a last, partial accumulation
-            sums["grad_norm"] += float(self._step())
-            sums["optimizer_steps"] += 1
-        steps = max(1, sums.pop("optimizer_steps"))
-        diag = {k: v / count for k, v in sums.items() if k != "grad_norm"}
-        diag["grad_norm"] = sums["grad_norm"] / steps
-        diag["optimizer_steps"] = steps
+                    norms.append(self._step())
+                step += 1
+        totals = torch.tensor([float(sums[k]) for k in (*_DIAG, "samples")], dtype=torch.float64)
+        if world > 1:
+            totals = acc.reduce(totals.to(acc.device), reduction="sum").cpu()
+        samples = max(float(totals[-1]), 1.0)
+        diag = {k: float(v) / samples for k, v in zip(_DIAG, totals[:-1].tolist())}
+        if self.reference is None:
+            diag.pop("kl_to_init")
+        diag.update(grad_norm=sum(norms) / len(norms), optimizer_steps=step, micro_batches=plan.micro_batches,
+                    lr=rates[0][0], lr_end=rates[-1][0], value_lr=rates[0][1],
+                    first_step_ratio_dev=float(first_step_ratio_dev))
         return diag
 
     def _step(self) -> float:
@@ -546,7 +752,6 @@ class PPOTrainer:
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         norm = acc.clip_grad_norm_(params, self.config.max_grad_norm)
         self.optimizer.step()
-        self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return float(norm) if norm is not None else float("nan")
 
@@ -558,12 +763,15 @@ class PPOTrainer:
             t0 = time.perf_counter()
             transitions = self.rollout(update)
             t1 = time.perf_counter()
-            batch = self.prepare_batch(transitions)
+            counts = self._gather(len(transitions))
+            plan = plan_update(counts, cfg)
+            orders = self.micro_batch_orders(len(transitions), update)
+            batch = self.prepare_batch(transitions, orders[0])
             t2 = time.perf_counter()
-            diag = self.optimise(batch, update)
+            diag = self.optimise(batch, update, plan, orders)
             t3 = time.perf_counter()
-            metrics = {**rollout_metrics(transitions, acc), **diag,
-                       **_value_metrics(batch), "lr": self.scheduler.get_last_lr()[0],
+            metrics = {**self.rollout_metrics(transitions), **diag, **self.value_metrics(batch),
+                       "transitions_per_process": list(counts),
                        "time_rollout_s": t1 - t0, "time_recompute_s": t2 - t1, "time_optimise_s": t3 - t2}
             self.count_compute(batch)
             metrics["compute"] = self.meter.to_dict()
@@ -571,17 +779,33 @@ class PPOTrainer:
             step = update + 1
             checkpoint = step % cfg.checkpoint_every == 0 or step == cfg.updates
             if checkpoint and self.evaluate is not None:
+                self.policy.model.eval()
                 metrics.update(self.evaluate(self.policy, step))
             # Log first, checkpoint second: a kill in between only loses work that the resume
             # redoes (lines after the last checkpoint are dropped), never a logged line.
             if acc.is_main_process:
-                self.run.log(step, **metrics)
+                self.run.log(step, update=step, **metrics)
             if checkpoint:
                 self.save(step)
             acc.wait_for_everyone()
         if acc.is_main_process:
             self.run.mark_done({"updates": cfg.updates})
         return self.run.metrics()
+
+    def rollout_metrics(self, transitions: list[Transition]) -> dict[str, float]:
+        """:func:`rollout_metrics` over every process's transitions."""
+        local = _rollout_counts(transitions)
+        return _rollout_summary(self._gather(local))
+
+    def value_metrics(self, batch: UpdateBatch) -> dict[str, float]:
+        """The critic's values and the returns, over every process's transitions."""
+        rows = self._gather((batch.old_values.tolist(), batch.returns.tolist()))
+        v = torch.tensor([x for r in rows for x in r[0]], dtype=torch.float64)
+        r = torch.tensor([x for r in rows for x in r[1]], dtype=torch.float64)
+        var_r = r.var(unbiased=False)
+        explained = float(1 - (r - v).var(unbiased=False) / var_r) if var_r > 0 else float("nan")
+        return {"value_mean": float(v.mean()), "return_mean": float(r.mean()),
+                "return_std": float(r.std(unbiased=False)), "explained_variance": explained}
 
     def count_compute(self, batch: UpdateBatch) -> None:
         """Add this update's generations, recompute pass and PPO epochs (all processes) to the meter."""
@@ -625,36 +849,31 @@ class PPOTrainer:
 
 
 # ================================================================================== metrics
-def rollout_metrics(transitions: list[Transition], accelerator=None) -> dict[str, float]:
-    """Reward, success and outcome shares of a rollout (summed over processes when there are several)."""
-    episodes = {t.episode for t in transitions}
-    success = {t.episode for t in transitions if t.info.get("success")}
-    outcomes = Counter(t.info.get("outcome", "unknown") for t in transitions)
-    names = sorted(outcomes)
-    local = {"transitions": len(transitions), "episodes": len(episodes), "successes": len(success),
-             "reward_sum": sum(t.reward for t in transitions), "turns_sum": sum(t.turn + 1 for t in transitions if t.done)}
-    if accelerator is not None and accelerator.num_processes > 1:
-        keys = list(local)
-        totals = accelerator.reduce(torch.tensor([float(local[k]) for k in keys], device=accelerator.device), "sum")
-        local = dict(zip(keys, totals.tolist()))
-    n, e = max(local["transitions"], 1), max(local["episodes"], 1)
-    out = {"rollout_transitions": local["transitions"], "rollout_episodes": local["episodes"],
-           "reward_mean": local["reward_sum"] / n, "success_rate": local["successes"] / e,
-           "turns_per_episode": local["turns_sum"] / e}
-    out.update({f"outcome_{k}": outcomes[k] / max(len(transitions), 1) for k in names})
+def _rollout_counts(transitions: list[Transition]) -> dict[str, Any]:
+    return {"transitions": len(transitions), "episodes": len({t.episode for t in transitions}),
+            "successes": len({t.episode for t in transitions if t.info.get("success")}),
+            "reward_sum": sum(t.reward for t in transitions),
+            "turns_sum": sum(t.turn + 1 for t in transitions if t.done),
+            "outcomes": dict(Counter(t.info.get("outcome", "unknown") for t in transitions))}
+
+
+def _rollout_summary(parts: Sequence[dict[str, Any]]) -> dict[str, float]:
+    total: Counter = Counter()
+    outcomes: Counter = Counter()
+    for p in parts:
+        total.update({k: v for k, v in p.items() if k != "outcomes"})
+        outcomes.update(p["outcomes"])
+    n, e = max(total["transitions"], 1), max(total["episodes"], 1)
+    out = {"rollout_transitions": total["transitions"], "rollout_episodes": total["episodes"],
+           "reward_mean": total["reward_sum"] / n, "success_rate": total["successes"] / e,
+           "turns_per_episode": total["turns_sum"] / e}
+    out.update({f"outcome_{k}": outcomes[k] / n for k in sorted(outcomes)})
     return out
 
 
-def _value_metrics(batch: UpdateBatch) -> dict[str, float]:
-    v, r = batch.old_values, batch.returns
-    var_r = r.var(unbiased=False)
-    explained = float(1 - (r - v).var(unbiased=False) / var_r) if var_r > 0 else float("nan")
-    return {"value_mean": float(v.mean()), "return_mean": float(r.mean()), "return_std": float(r.std(unbiased=False)),
-            "explained_variance": explained}
-
-
-def _chunks(n: int, size: int) -> list[list[int]]:
-    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+def rollout_metrics(transitions: list[Transition]) -> dict[str, float]:
+    """Reward, success and outcome shares of a rollout (one process's; the trainer gathers all)."""
+    return _rollout_summary([_rollout_counts(transitions)])
 
 
 def _default_env_factory(config: PPOConfig) -> Callable[[], Any]:

@@ -8,9 +8,16 @@ environment, and finished episodes are replaced by fresh ones until enough have 
 Every generation is one :class:`Transition` (retries included), the unit PPO trains on and the
 unit the paper's per-step accuracy counts.
 
-Determinism: episode ``k`` of a rollout is reset with ``episode_seeds[k]``; which slot plays it
-and which other episodes share its batch do not change the hand it gets. With greedy decoding the
-answers do not depend on the batch either (up to float round-off in padded batches).
+Determinism: episode ``k`` of a rollout is reset with ``seeds[k]``; which slot plays it and which
+other episodes share its batch do not change the hand it gets. Sampling is keyed per episode: turn
+``j`` of the episode reset with seed ``s`` is sampled with the key ``(generation_seed, s, j)``
+(:class:`~sftrl_repro.models.policy.SeededSampler`), so a sampled rollout, like a greedy one, is
+the same whatever ``num_envs``, the process count or the order episodes are played in (up to float
+round-off in padded batches).
+
+Seed spaces: evaluation episodes use :func:`episode_seeds` (values below ``2**32``); training
+episodes use :func:`training_seeds` (values from ``2**32`` up), so a training episode can never
+replay an evaluation episode.
 """
 
 from __future__ import annotations
@@ -30,8 +37,8 @@ class GenerativePolicy(Protocol):
     """What a rollout needs from a policy (``models.Policy`` or ``evaluation.api.ChatAPIPolicy``)."""
 
     def generate(self, conversations: Sequence[list[dict]], images: Sequence[Any] | None = None, *,
-                 max_new_tokens: int = 256, temperature: float = 0.0, seed: int | None = None,
-                 **kwargs: Any) -> Any:  # returns an object with ``.texts`` (and ``.answer_ids()``)
+                 max_new_tokens: int = 256, temperature: float | None = 0.0,
+                 sample_keys: Sequence[Sequence[int]] | None = None, **kwargs: Any) -> Any:  # returns an object with ``.texts`` (and ``.answer_ids()``)
         ...
 
 
@@ -68,9 +75,24 @@ class Transition:
         return self.terminated or self.truncated
 
 
+#: Training episode seeds are ``TRAIN_SEED_BASE + uint32``; evaluation seeds are plain uint32.
+TRAIN_SEED_BASE = 2**32
+
+
 def episode_seeds(seed: int, n: int) -> list[int]:
-    """``n`` reset seeds drawn from one master ``seed`` (stable across machines and numpy versions)."""
+    """``n`` evaluation reset seeds (each ``< 2**32``) drawn from one master ``seed`` (stable across
+    machines and numpy versions)."""
     return [int(s) for s in np.random.SeedSequence(seed).generate_state(n, dtype=np.uint32)]
+
+
+def training_seeds(seed: int, update: int, n: int) -> list[int]:
+    """``n`` training reset seeds for one PPO update of a run with master ``seed``.
+
+    Each is ``>= 2**32``: disjoint from every evaluation seed (:func:`episode_seeds`), whatever the
+    seeds and update (distinct updates draw from distinct seed sequences).
+    """
+    words = np.random.SeedSequence([int(seed), int(update), 0x7472_6169]).generate_state(n, dtype=np.uint32)
+    return [TRAIN_SEED_BASE + int(s) for s in words]
 
 
 def collect(
@@ -80,9 +102,10 @@ def collect(
     *,
     num_envs: int = 8,
     min_transitions: int | None = None,
-    temperature: float = 0.0,
+    temperature: float | None = 0.0,
     max_new_tokens: int = 256,
     generation_seed: int | None = None,
+    generate_kwargs: dict[str, Any] | None = None,
     options: Sequence[dict | None] | None = None,
     progress: bool | str = False,
 ) -> list[Transition]:
@@ -96,10 +119,12 @@ def collect(
         min_transitions: stop *starting* episodes once this many transitions are certain (finished
             ones, plus at least one per running episode); running episodes always finish, so
             multi-turn episodes can take the count past it. ``None`` plays every seed.
-        temperature: 0 for greedy decoding (evaluation); the paper samples at 0.2 in RL.
+        temperature: 0 for greedy decoding; the paper samples at 0.2 in RL; ``None``: the
+            checkpoint's generation config (see ``Policy.decoding``).
+        generate_kwargs: more keyword arguments of ``policy.generate`` (e.g. ``top_p``).
         max_new_tokens: answer length cap.
-        generation_seed: seeds sampling, turn by turn (``generation_seed + turn``); ``None`` uses
-            the global torch RNG.
+        generation_seed: keys sampling per episode and turn: ``(generation_seed, episode seed,
+            turn)`` (see the module docstring); ``None`` uses the global torch RNG.
         options: reset options of each episode (e.g. ``{"route_index": k}`` to play V-IRL routes in
             order), parallel to ``seeds``; ``None`` for none.
         progress: show a tqdm bar (a string is its description).
@@ -123,7 +148,8 @@ def collect(
         k = next_episode
         next_episode += 1
         obs, info = envs[i].reset(seed=int(seeds[k]), options=None if options is None else options[k])
-        slots[i] = {"episode": k, "turn": 0, "obs": obs, "conversation": info["conversation"], "trans": []}
+        slots[i] = {"episode": k, "seed": int(seeds[k]), "turn": 0, "obs": obs, "conversation": info["conversation"],
+                    "trans": []}
 
     def may_start() -> bool:
         if next_episode >= len(seeds):
@@ -139,15 +165,14 @@ def collect(
     for i in range(len(envs)):
         if may_start():
             start(i)
-    turn_counter = 0
     while any(s is not None for s in slots):
         active = [i for i, s in enumerate(slots) if s is not None]
         conversations = [slots[i]["conversation"] for i in active]
         images = [slots[i]["obs"]["image"] for i in active] if "image" in slots[active[0]]["obs"] else None
-        gen_seed = None if generation_seed is None else generation_seed + turn_counter
+        keys = None if generation_seed is None else [(int(generation_seed), slots[i]["seed"], slots[i]["turn"])
+                                                     for i in active]
         out = policy.generate(conversations, images, max_new_tokens=max_new_tokens, temperature=temperature,
-                              seed=gen_seed)
-        turn_counter += 1
+                              sample_keys=keys, **(generate_kwargs or {}))
         ids = out.answer_ids() if hasattr(out, "answer_ids") else [[] for _ in active]
         for j, i in enumerate(active):
             slot = slots[i]
