@@ -528,3 +528,74 @@ def test_report_fig10_from_a_sweep(tmp_path):
     fig10 = table[table.figure == "Fig 10"]
     assert fig10["package"].to_numpy() == pytest.approx([6.0] * 4)
     assert (fig10["sign_agrees"].str.startswith("yes")).all()
+
+
+def test_a_study_table_with_several_scales_gives_the_asked_one(tmp_path):
+    both = pd.concat([synthetic_study().assign(scale="tiny"), synthetic_study(zero=True).assign(scale="small")])
+    both.to_csv(tmp_path / "study_gp_l.csv", index=False)
+    assert (study.read_study("gp_l", folder=tmp_path)["scale"] == "tiny").all()
+    small = study.read_study("gp_l", scale="small", folder=tmp_path)
+    assert (small["scale"] == "small").all() and (small["success"] == 0).all()
+    with pytest.raises(study.MissingResults, match="no rows at scale 'paper'"):
+        study.read_study("gp_l", scale="paper", folder=tmp_path)
+    table = report.report_table(tmp_path, scale="small").set_index(["figure", "task", "quantity"])
+    assert table.loc[("Fig 6", "GP-L", "RL"), "scale"] == "small"
+    assert table.loc[("Fig 6", "GP-L", "RL"), "package"] == 0.0
+    assert report.report_table(tmp_path, scale="paper")["source"].str.startswith("n/a").all()
+
+
+def test_curves_start_at_the_inits_own_step():
+    frame = synthetic_study(seeds=(0,))
+    frame.loc[frame.method == "init", "step"] = 60  # the study's init is an SFT checkpoint
+    fig, ax = plt.subplots()
+    data = study.draw_curves(ax, frame, "success", "id")
+    assert (data.loc[data.series == "init", "step"] == 60).all()
+    for series in ("sft", "rl"):  # every arm's curve starts at the init point
+        first = data[data.series == series].iloc[0]
+        assert first["step"] == 60 and first["gflops"] == 1000.0
+
+
+# ------------------------------------------------------------------------------------------ figure notebooks
+def _execute_figure_notebook(name, root, **parameters):
+    import jupytext
+    import papermill as pm
+
+    source = tmp = root / f"{name}.src.ipynb"
+    jupytext.write(jupytext.read(ROOT / "notebooks" / "src" / f"{name}.py"), source)
+    saved = dict(os.environ)
+    os.environ["SFTRL_REPRO_ROOT"] = str(root)  # every file the notebook writes lands under tmp
+    os.environ.pop("MPLBACKEND", None)  # the kernel's own inline backend, as `make notebooks` runs it
+    try:
+        return pm.execute_notebook(str(tmp), str(root / f"{name}.ipynb"), parameters=parameters,
+                                   progress_bar=False, kernel_name="python3", cwd=str(root))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_figure_notebook_without_results_stops_naming_the_file_and_the_command(tmp_path):
+    import papermill as pm
+
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        _execute_figure_notebook("fig05_main", tmp_path)
+    assert "study_gp_l.csv does not exist yet: it is written by `make repro`" in str(err.value)
+    assert not (tmp_path / "figures").exists()
+
+
+def test_figure_notebook_draws_and_shows_every_figure_from_results(tmp_path):
+    from sftrl_repro.paper import write_paper_tables
+
+    write_paper_tables(tmp_path / "results" / "paper")
+    for key, frame in synthetic_studies().items():
+        frame.to_csv(tmp_path / "results" / f"study_{key}.csv", index=False)
+    nb = _execute_figure_notebook("fig05_main", tmp_path)
+    names = ["fig01_teaser", "fig05_main", "fig06_rule_ood", "fig18_virl_vl_route_success"]
+    assert sorted(p.stem for p in (tmp_path / "figures").glob("*.png")) == names
+    assert all((tmp_path / "results" / f"{n}.csv").is_file() for n in names)
+    shown = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(shown) == 4  # every figure inline, once
+
+
+def test_report_notebook_writes_the_report_without_results(tmp_path):
+    _execute_figure_notebook("fig99_report", tmp_path)
+    assert "n/a: not run yet" in (tmp_path / "results" / "REPORT.md").read_text()

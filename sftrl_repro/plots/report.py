@@ -28,8 +28,8 @@ import pandas as pd
 
 from sftrl_repro.paths import results_dir
 from sftrl_repro.plots.common import label, mean_and_se
-from sftrl_repro.plots.study import METRIC, equal_compute, study_path
-from sftrl_repro.plots.sweeps import sweep_path, verification_growth
+from sftrl_repro.plots.study import METRIC, MissingResults, equal_compute, read_study, study_path
+from sftrl_repro.plots.sweeps import read_sweep, sweep_path, verification_growth
 from sftrl_repro.utils.io import write_text_atomic
 
 #: The paper's task names -> study keys.
@@ -103,11 +103,11 @@ def _bar_rows(figure: str, paper: pd.DataFrame, split: str, folder, scale: str, 
                         "SFT - init": p["sft"] - p["init"]}
         missing = ""
         chosen = None
-        if not path.is_file():
-            missing = f"n/a: not run yet ({_rel(path)})"
+        frame = read_study(key, scale=scale, folder=folder, required=False)
+        if frame is None:
+            missing = f"n/a: not run yet ({_rel(path)}" + (f", scale {scale})" if path.is_file() else ")")
         else:
-            frame = pd.read_csv(path)
-            if metric not in frame or not (frame["split"] == split).any():
+            if metric not in frame or frame[metric].isna().all() or not (frame["split"] == split).any():
                 missing = f"n/a: no {split} {metric} in {_rel(path)}"
             else:
                 chosen = equal_compute(frame)
@@ -139,14 +139,17 @@ def report_table(folder: str | os.PathLike | None = None, *, scale: str = "tiny"
                      "not measured by this package"))
     path = sweep_path("verify_iter", scale=scale, folder=folder)
     growth = pd.DataFrame()
-    if path.is_file():
-        frame = pd.read_csv(path)
+    try:
+        frame = read_sweep("verify_iter", scale=scale, folder=folder)
+    except MissingResults:
+        frame = None
+    if frame is not None:
         growth = verification_growth(frame)
     for _, p in tables["verification_steps"].iterrows():
         viter = int(p["verify_iter"])
         name = f"OOD growth, VIter = {viter}"
         g = growth[(growth["verify_iter"] == viter) & (growth["split"] == "rule_ood")] if len(growth) else growth
-        if not path.is_file():
+        if frame is None:
             rows.append(_row("Fig 10", "GP-L", "rule_ood", "success", name, p["ood_growth_points"], effect=True,
                              missing=f"n/a: not run yet ({_rel(path)})"))
         elif g.empty:

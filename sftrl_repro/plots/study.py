@@ -78,11 +78,14 @@ _TOL = 1e-9  # relative tolerance of compute comparisons
 
 # ------------------------------------------------------------------------------------------ reading
 def study_path(key: str, *, scale: str = "tiny", folder: str | os.PathLike | None = None) -> Path:
-    """``results/study_<key>.csv`` (``study_<key>_<scale>.csv`` for a scale other than tiny)."""
+    """Where the study's table for ``key`` is: ``results/study_<key>_<scale>.csv`` when that exists
+    for a scale other than tiny, else ``results/study_<key>.csv`` (which may hold several scales in
+    its ``scale`` column; :func:`read_study` keeps the asked one)."""
     if key not in STUDY_TASKS:
         raise ValueError(f"study key {key!r} is not valid; choose one of: {', '.join(map(repr, STUDY_TASKS))}")
-    suffix = "" if scale == "tiny" else f"_{scale}"
-    return Path(folder if folder is not None else results_dir()) / f"study_{key}{suffix}.csv"
+    folder = Path(folder if folder is not None else results_dir())
+    scaled = folder / f"study_{key}_{scale}.csv"
+    return scaled if scale != "tiny" and scaled.is_file() else folder / f"study_{key}.csv"
 
 
 class MissingResults(FileNotFoundError):
@@ -98,13 +101,28 @@ def require(path: str | os.PathLike, command: str = STUDY_COMMAND) -> Path:
     return path
 
 
+def keep_scale(frame: pd.DataFrame, scale: str, path: Path, command: str = STUDY_COMMAND) -> pd.DataFrame:
+    """The rows of ``scale`` when the table has a ``scale`` column (all rows otherwise)."""
+    if "scale" not in frame or frame["scale"].isna().all():
+        return frame
+    kept = frame[frame["scale"] == scale]
+    if kept.empty:
+        raise MissingResults(f"{path} has no rows at scale {scale!r} (it has {sorted(frame['scale'].dropna().unique())}): "
+                             f"they are written by `{command}` at that scale.")
+    return kept.reset_index(drop=True)
+
+
 def read_study(key: str, *, scale: str = "tiny", folder: str | os.PathLike | None = None,
                required: bool = True) -> pd.DataFrame | None:
-    """One study table, checked for the schema's columns; ``None`` if missing and not ``required``."""
+    """One study table at one scale, checked for the schema's columns; ``None`` if missing (no file,
+    or no rows at ``scale``) and not ``required``, else :class:`MissingResults`."""
     path = study_path(key, scale=scale, folder=folder)
-    if not path.is_file() and not required:
+    try:
+        frame = keep_scale(pd.read_csv(require(path)), scale, path)
+    except MissingResults:
+        if required:
+            raise
         return None
-    frame = pd.read_csv(require(path))
     missing = [c for c in STUDY_COLUMNS if c not in frame]
     if missing:
         raise ValueError(f"{path} lacks the study columns {missing} (issue 10, section 3)")
@@ -244,6 +262,7 @@ def draw_curves(ax, frame: pd.DataFrame, metric: str, split: str, *, methods: Se
     colors = dict(COLORS if colors is None else colors)
     init_rows = rows[rows["method"] == "init"]
     init = aggregate(init_rows, metric, by=("method",)) if len(init_rows) else pd.DataFrame()
+    init_step = int(init_rows["step"].min()) if len(init_rows) else 0
     drawn, tops = [], [0.0]
     for value in methods:
         part = rows[(rows[series_by] == value) & (rows["method"] != "init")]
@@ -251,7 +270,7 @@ def draw_curves(ax, frame: pd.DataFrame, metric: str, split: str, *, methods: Se
             continue
         agg = aggregate(part, metric, by=("step",)).sort_values("gflops")
         if len(init):
-            agg = pd.concat([init.drop(columns="method").assign(step=0), agg], ignore_index=True)
+            agg = pd.concat([init.drop(columns="method").assign(step=init_step), agg], ignore_index=True)
         agg["smoothed"] = np.clip(smooth(agg["value"], window=window), 0.0, 100.0)
         color = colors.get(value, None)
         name = series_label(value) if series_label else label(value)
@@ -272,7 +291,7 @@ def draw_curves(ax, frame: pd.DataFrame, metric: str, split: str, *, methods: Se
         ax.legend(loc="best", fontsize=8)
     data = pd.concat(drawn, ignore_index=True) if drawn else pd.DataFrame()
     if len(init):
-        data = pd.concat([init.assign(series="init", smoothed=init["value"], step=0), data], ignore_index=True)
+        data = pd.concat([init.assign(series="init", smoothed=init["value"], step=init_step), data], ignore_index=True)
     return data.assign(split=split, metric=metric)
 
 

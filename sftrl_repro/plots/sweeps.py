@@ -51,7 +51,7 @@ from sftrl_repro.plots.common import (
     mean_and_se,
     styled,
 )
-from sftrl_repro.plots.study import draw_curves, equal_compute, require
+from sftrl_repro.plots.study import draw_curves, equal_compute, keep_scale, require
 
 #: Sweep name -> (figure number, parameter column, the command that writes it).
 SWEEPS: dict[str, tuple[int, str, str]] = {
@@ -65,17 +65,19 @@ SWEEPS: dict[str, tuple[int, str, str]] = {
 
 
 def sweep_path(name: str, *, scale: str = "tiny", folder: str | os.PathLike | None = None) -> Path:
-    """``results/sweep_<name>.csv`` (``_<scale>`` appended for a scale other than tiny)."""
+    """``results/sweep_<name>_<scale>.csv`` when that exists for a scale other than tiny, else
+    ``results/sweep_<name>.csv`` (rows of other scales are dropped by :func:`read_sweep`)."""
     if name not in SWEEPS:
         raise ValueError(f"sweep {name!r} is not valid; choose one of: {', '.join(map(repr, SWEEPS))}")
-    suffix = "" if scale == "tiny" else f"_{scale}"
-    return Path(folder if folder is not None else results_dir()) / f"sweep_{name}{suffix}.csv"
+    folder = Path(folder if folder is not None else results_dir())
+    scaled = folder / f"sweep_{name}_{scale}.csv"
+    return scaled if scale != "tiny" and scaled.is_file() else folder / f"sweep_{name}.csv"
 
 
 def read_sweep(name: str, *, scale: str = "tiny", folder: str | os.PathLike | None = None) -> pd.DataFrame:
     """A sweep table (:class:`~sftrl_repro.plots.study.MissingResults` naming its command if missing)."""
-    path = require(sweep_path(name, scale=scale, folder=folder), SWEEPS[name][2])
-    frame = pd.read_csv(path)
+    path = sweep_path(name, scale=scale, folder=folder)
+    frame = keep_scale(pd.read_csv(require(path, SWEEPS[name][2])), scale, path, SWEEPS[name][2])
     param = SWEEPS[name][1]
     missing = [c for c in ("method", "seed", "step", "gflops", "split", "task", "variant", param) if c not in frame]
     if missing:
