@@ -32,6 +32,16 @@ VLN_MINI_PREVIOUS_BEST = 44.0
 # Fig 10: GP-L RL at equal compute, OOD growth (points) by number of verification steps.
 VERIFICATION_STEPS_OOD_GROWTH = [(1, 0.48), (3, 2.15), (5, 2.99), (10, 5.99)]
 
+# The settings of the paper's sweeps (what the sweep tables of ``sftrl_repro.plots.sweeps`` vary).
+#: Fig 9: RL from the base model without SFT (GP-L), learning rates.
+RL_FROM_BASE_LRS = (5e-7, 1e-6, 2e-6)
+#: Fig 10: verification iterations per training episode (GP-L RL).
+VERIFY_ITERS = tuple(v for v, _ in VERIFICATION_STEPS_OOD_GROWTH)
+#: Fig 19: RL from an over-fitted SFT checkpoint (V-IRL-VL), learning rates.
+RL_FROM_OVERFIT_LRS = (1e-7, 2e-7)
+#: Fig 16: what the GP-VL SFT learning-rate sweep tunes (the ``tune`` column of ``sweep_sft_lr.csv``).
+SFT_TUNE_MODES = ("all", "frozen_vision", "frozen_vision_adapter")
+
 
 def paper_tables() -> dict[str, pd.DataFrame]:
     """The paper's reported numbers as tables, keyed by CSV file stem."""

@@ -599,3 +599,15 @@ def test_figure_notebook_draws_and_shows_every_figure_from_results(tmp_path):
 def test_report_notebook_writes_the_report_without_results(tmp_path):
     _execute_figure_notebook("fig99_report", tmp_path)
     assert "n/a: not run yet" in (tmp_path / "results" / "REPORT.md").read_text()
+
+
+def test_sft_run_figure_draws_virl_per_step_accuracy():
+    losses = pd.DataFrame({"trained_tokens": [100, 200, 300], "loss": [2.0, 1.0, 0.5]})
+    evaluation = pd.DataFrame({"trained_tokens": [0, 300, 0, 300], "split": ["id", "id", "rule_ood", "rule_ood"],
+                               "success": [0.0, 0.1, 0.0, 0.0], "per_step_accuracy": [0.0, 0.5, 0.0, 0.2],
+                               "format_rate": [0.0, 1.0, 0.0, 1.0]})
+    fig = study.plot_sft_run(losses, evaluation, task="virl")
+    assert fig.axes[1].get_ylabel() == "Per-step accuracy (%)"
+    assert list(fig.axes[1].lines[0].get_ydata()) == [0.0, 50.0]
+    assert fig.axes[1].get_ylim() == (0.0, 60.0) and fig.axes[2].get_ylim() == (0.0, 100.0)
+    assert legend_texts(fig) == ["In distribution", "Rule OOD"]

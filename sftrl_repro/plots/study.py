@@ -594,3 +594,46 @@ def plot_training_curves(curves: pd.DataFrame, keys=("reward_mean", "success_rat
         if key == "success_rate":
             percent_axis(ax, y)
     return fig
+
+
+@styled
+def plot_sft_run(losses: pd.DataFrame, evaluation: pd.DataFrame, *, task: str = "gp", metric: str | None = None,
+                 title: str = "") -> plt.Figure:
+    """One SFT run (notebook 02): training loss, the paper's metric per split and the well-formed
+    answer rate against trained tokens. A drop-in for ``trainers.sft.plot_sft_run`` that draws
+    V-IRL's per-step accuracy (the paper's V-IRL metric) rather than route success.
+
+    Args:
+        losses: ``trainers.sft.loss_curve``'s table (``trained_tokens``, ``loss``).
+        evaluation: ``trainers.sft.evaluate_sft_run``'s table (``trained_tokens``, ``split``, the
+            metric, ``<metric>_se`` when present, ``format_rate``).
+        task: ``"gp"`` or ``"virl"``; ``metric`` defaults to success (GP) / per-step accuracy (V-IRL).
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    metric = metric or ("per_step_accuracy" if str(task).startswith("virl") else "success")
+    fig, (ax_loss, ax_metric, ax_format) = plt.subplots(1, 3, figsize=(13, 3.5), constrained_layout=True)
+    ax_loss.plot(losses["trained_tokens"], losses["loss"], color="0.2")
+    ax_loss.set(xlabel="Trained tokens", ylabel="SFT loss (answer tokens)", yscale="log")
+    tops_metric, tops_format = [0.0], [0.0]
+    for split, rows in evaluation.groupby("split", sort=False):
+        rows = rows.sort_values("trained_tokens")
+        color = {"id": COLORS["id"], "rule_ood": COLORS["rule_ood"], "visual_ood": "#5aa469"}.get(split)
+        se = 100 * rows[f"{metric}_se"] if f"{metric}_se" in rows else None
+        ax_metric.errorbar(rows["trained_tokens"], 100 * rows[metric], yerr=se, marker="o", ms=4, capsize=2,
+                           color=color, label=label(split), clip_on=False)
+        tops_metric.append(float((100 * rows[metric] + (0 if se is None else se)).max()))
+        if "format_rate" in rows:
+            ax_format.plot(rows["trained_tokens"], 100 * rows["format_rate"], marker="o", ms=4, color=color,
+                           label=label(split), clip_on=False)
+    ax_metric.set(xlabel="Trained tokens", ylabel=metric_label(metric, task))
+    ax_format.set(xlabel="Trained tokens", ylabel=LABELS["format_rate"])
+    percent_axis(ax_metric, tops_metric)
+    percent_axis(ax_format, full=True)
+    for ax in (ax_loss, ax_metric, ax_format):
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useMathText=True)
+    ax_metric.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -123,8 +123,13 @@ def plot_sweep(frame: pd.DataFrame | None, param: str, *, metric: str | None = N
         return attach_data(fig, pd.DataFrame())
     splits = list(splits or [s for s in ("id", "rule_ood", "visual_ood") if (frame["split"] == s).any()])
     panels = [None] if panel_by is None else list(dict.fromkeys(frame[panel_by].dropna()))
-    fig, axes = plt.subplots(len(splits), len(panels), figsize=(max(6.0, 4.3 * len(panels)), 3.1 * len(splits)),
-                             squeeze=False, constrained_layout=True)
+    if panel_by is None:  # one row, a panel per split
+        fig, axes = plt.subplots(1, len(splits), figsize=(max(6.0, 4.3 * len(splits)), 3.4), squeeze=False,
+                                 constrained_layout=True)
+        axes = axes.T  # axes[split][0]
+    else:  # a row per split, a column per panel
+        fig, axes = plt.subplots(len(splits), len(panels), figsize=(max(6.0, 4.3 * len(panels)), 3.1 * len(splits)),
+                                 squeeze=False, constrained_layout=True)
     values = sorted(frame.loc[frame["method"] != "init", param].dropna().unique(), key=lambda v: (str(type(v)), v))
     palette = dict(zip(values, sns.color_palette("flare" if param == "lr" else "crest", n_colors=max(len(values), 1))))
     data = []
