@@ -7,6 +7,7 @@ from fractions import Fraction
 import pytest
 
 from sftrl_repro.envs import solver
+from sftrl_repro.games import solver as gsolver
 from sftrl_repro.games.cards import FACE_RANKS, RANKS, RULES
 from sftrl_repro.rewards.arith import evaluate_formula, numbers_in, parse_formula
 
@@ -99,3 +100,58 @@ def test_cold_cache_gives_same_answers():
     before = solver.solve([5, 5, 5, 1])
     solver.clear_cache()
     assert solver.solve([5, 5, 5, 1]) == before == ["5*(5-1/5)"]
+
+
+# ------------------------------------------------------------------ the authors' solution list
+def test_authors_solutions_float_screen_is_exact_for_card_values():
+    # games.solver decides "value == target" in floats for numbers 1..13. Exhaustively, over all
+    # 13**4 orderings and the 448 programs: float error tiny, non-integers far from integers, and
+    # NaN exactly where an exact division by zero occurs (so no integer target can be misjudged).
+    import numpy as np
+
+    orderings = list(itertools.product(range(1, 14), repeat=4))
+    max_err, min_dist, nan_mismatch = 0.0, 1.0, 0
+    for k in range(0, len(orderings), 4096):
+        perms = orderings[k:k + 4096]
+        floats = gsolver._float_values(perms)
+        num = np.empty((4 + len(gsolver._AUTHORS_NODES), len(perms)), dtype=np.int64)
+        den = np.ones_like(num)
+        num[:4] = np.array(perms).T
+        for op, nodes, lefts, rights in gsolver._AUTHORS_LEVELS:
+            n1, d1, n2, d2 = num[lefts], den[lefts], num[rights], den[rights]
+            if op == "+":
+                num[nodes], den[nodes] = n1 * d2 + n2 * d1, d1 * d2
+            elif op == "-":
+                num[nodes], den[nodes] = n1 * d2 - n2 * d1, d1 * d2
+            elif op == "*":
+                num[nodes], den[nodes] = n1 * n2, d1 * d2
+            else:
+                num[nodes], den[nodes] = n1 * d2, np.where((d1 == 0) | (d2 == 0), 0, d1 * n2)
+        n, d = num[gsolver._AUTHORS_ROOTS], den[gsolver._AUTHORS_ROOTS]
+        valid = d != 0
+        nan_mismatch += int((valid == np.isnan(floats)).sum())
+        n, d, f = n[valid] * np.sign(d[valid]), np.abs(d[valid]), floats[valid]
+        max_err = max(max_err, float(np.max(np.abs(f - n / d))))
+        rem = np.mod(n, d)
+        frac = rem != 0
+        min_dist = min(min_dist, float(np.min(np.minimum(rem[frac], d[frac] - rem[frac]) / d[frac])))
+    assert nan_mismatch == 0
+    assert max_err < 1e-9 and min_dist > 4e-4
+    assert max_err < gsolver._CARD_TOLERANCE < min_dist - max_err
+
+
+def test_authors_solutions_equal_an_exact_enumeration():
+    # A slow, obviously exact reference (Fractions) on a sample of hands and targets.
+    rng = random.Random(5)
+    for values in [(3, 3, 8, 8), (1, 5, 5, 5), (1, 1, 1, 1)] + [tuple(rng.randint(1, 13) for _ in range(4))
+                                                              for _ in range(12)]:
+        for target in (24, 1, 0, 10):
+            want = set()
+            for perm in set(itertools.permutations(values)):
+                for ops in itertools.product("+-*/", repeat=3):
+                    for root, pieces in [p for p in gsolver._AUTHORS_PROGRAMS
+                                         if tuple(x for x in p[1] if isinstance(x, str) and x in "+-*/") == ops]:
+                        exact = gsolver._exact_value(root, perm)
+                        if exact is not None and exact[0] == target * exact[1]:
+                            want.add("".join(str(perm[i]) if isinstance(i, int) else i for i in pieces))
+            assert set(gsolver.authors_solutions(values, target)) == want, (values, target)

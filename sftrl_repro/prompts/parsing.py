@@ -157,12 +157,32 @@ def authors_field(text: object, key: str) -> object:
     >>> authors_field('"formula":"4*6"', "formula")
     'None'
     """
+    return authors_fields(text, (key,))[key]
+
+
+def authors_fields(text: object, keys: tuple[str, ...]) -> dict[str, object]:
+    """:func:`authors_field` for several keys, parsing the JSON once: ``{key: value}``."""
     if not isinstance(text, str):
-        return AUTHORS_MISSING  # their code would raise here; the package's callers pass strings
-    try:
-        return _json.loads(text)[key]
-    except Exception:  # noqa: BLE001 (theirs: a bare except; RecursionError, TypeError, KeyError ...)
-        pass
+        return dict.fromkeys(keys, AUTHORS_MISSING)  # their code would raise; callers pass strings
+    document = None
+    stripped = text.strip(" \t\n\r")  # JSON's whitespace; only an object can have keys
+    # A comma right before the final "}" is structural (a string cannot end there), so such text
+    # (the authors' own answer template) is not JSON: skip the doomed json.loads.
+    if stripped[:1] == "{" and stripped[-1:] == "}" and stripped[:-1].rstrip(" \t\n\r")[-1:] != ",":
+        try:
+            document = _json.loads(text)
+        except Exception:  # noqa: BLE001 (theirs: a bare except; ValueError, RecursionError ...)
+            document = None
+    out: dict[str, object] = {}
+    for key in keys:
+        if isinstance(document, dict) and key in document:
+            out[key] = document[key]
+        else:
+            out[key] = _authors_regex(text, key)
+    return out
+
+
+def _authors_regex(text: str, key: str) -> object:
     pattern = _AUTHORS_RE.get(key)
     match = pattern.search(text) if pattern is not None else None
     if match is None:

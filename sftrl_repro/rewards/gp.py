@@ -68,16 +68,15 @@ ValueError on Python >= 3.11, is an invalid number here.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from bisect import bisect_left
 from collections.abc import Sequence
 from fractions import Fraction
-from functools import lru_cache
 from typing import NamedTuple
 
 from sftrl_repro.games.cards import card_values, normalize_rank
 from sftrl_repro.games.solver import authors_solutions
 from sftrl_repro.prompts.gp import FEEDBACK_PREFIX, GPAnswer, gp_feedback, parse_gp_answer
-from sftrl_repro.prompts.parsing import authors_field, authors_str_to_list
+from sftrl_repro.prompts.parsing import authors_fields, authors_str_to_list
 from sftrl_repro.rewards import arith
 
 #: Rewards of the paper's table (``mode="paper"``), by outcome.
@@ -216,17 +215,17 @@ _MAX_NESTING = 200
 _INT_MAX_DIGITS = 4300
 
 
-@lru_cache(maxsize=8192)
-def _solution_prefixes(values: tuple[int, ...], target: int) -> frozenset[str]:
-    """Every non-empty prefix of the authors' solution strings for a hand."""
-    return frozenset(s[:i] for s in authors_solutions(values, target) for i in range(1, len(s) + 1))
+def _starts_a_solution(text: str, solutions: tuple[str, ...]) -> bool:
+    """Their ``any(sol.startswith(text) for sol in solutions)``, by bisection in the sorted tuple."""
+    i = bisect_left(solutions, text)
+    return i < len(solutions) and solutions[i].startswith(text)
 
 
 def _number(token: str) -> tuple[object, str]:
     """(Counter key, text as their message prints it) of a digit run (any Unicode digits)."""
     if len(token) <= 64:
         value = int(token)
-        return value, str(value)
+        return value, token if token.isascii() and token[0] != "0" else str(value)
     digits = token if token.isascii() else "".join(str(int(ch)) for ch in token)
     digits = digits.lstrip("0") or "0"
     if len(digits) <= _INT_MAX_DIGITS:
@@ -253,88 +252,87 @@ def _python_value(tokens: list[str]):
             return None
     if depth != 0 or tokens[-1] in ("+", "-", "*", "/", "("):
         return None
+    # Shunting-yard with immediate evaluation (left associative, * and / before + and -).
     out: list = []
     ops: list[str] = []
-
-    def apply() -> bool:
-        op = ops.pop()
-        b = out.pop()
-        a = out.pop()
-        if op == "+":
-            out.append(a + b)
-        elif op == "-":
-            out.append(a - b)
-        elif op == "*":
-            out.append(a * b)
-        elif b == 0:
-            return False
-        else:
-            out.append(a / b)
-        return True
-
-    prec = {"+": 1, "-": 1, "*": 2, "/": 2}
     try:
         for t in tokens:
             if t == "(":
                 ops.append(t)
-            elif t == ")":
-                while ops[-1] != "(":
-                    if not apply():
-                        return None
-                ops.pop()
-            elif t in prec:
-                while ops and ops[-1] != "(" and prec[ops[-1]] >= prec[t]:
-                    if not apply():
-                        return None
-                ops.append(t)
+                continue
+            if t == ")":
+                stop = "("
+            elif t == "+" or t == "-":
+                stop = "+-"  # pops every operator down to "("
+            elif t == "*" or t == "/":
+                stop = "*/"  # pops * and / only
             else:
                 out.append(int(t))
+                continue
+            while ops and ops[-1] != "(" and (stop != "*/" or ops[-1] in "*/"):
+                op = ops.pop()
+                b = out.pop()
+                a = out.pop()
+                if op == "+":
+                    out.append(a + b)
+                elif op == "-":
+                    out.append(a - b)
+                elif op == "*":
+                    out.append(a * b)
+                elif b == 0:
+                    return None  # ZeroDivisionError
+                else:
+                    out.append(a / b)
+            if t == ")":
+                ops.pop()
+            else:
+                ops.append(t)
         while ops:
-            if not apply():
+            op = ops.pop()
+            b = out.pop()
+            a = out.pop()
+            if op == "+":
+                out.append(a + b)
+            elif op == "-":
+                out.append(a - b)
+            elif op == "*":
+                out.append(a * b)
+            elif b == 0:
                 return None
+            else:
+                out.append(a / b)
     except (OverflowError, ValueError, IndexError):  # not reachable for 4 card numbers; total anyway
         return None
     return out[0] if len(out) == 1 else None
 
 
-def _official(raw: object, cards: Sequence[str], values: list[int], *, target: int, modality: str) -> GPVerdict:
-    text = raw[:OFFICIAL_MAX_ANSWER_CHARS] if isinstance(raw, str) else ""
-    cards_ok = sorted(authors_str_to_list(authors_field(text, "cards"))) == sorted(cards)
+_WRONG_CARDS_FEEDBACK = gp_feedback("you recognized wrong cards")
+#: Formulas that can only break the bracket-balance rule: ``(* number )* (op (* number )*)*``.
+_WELL_FORMED = re.compile(r"\(*\d+\)*(?:[+\-*/]\(*\d+\)*)*")
+_DIGIT_RUNS = re.compile(r"\d+")
+_BRACKETS = re.compile(r"[()]")
 
-    def verdict(outcome: str, reward: float, messages: list[str]) -> GPVerdict:
-        info = ", ".join(messages) + "."
-        feedback = "" if outcome == "correct" else gp_feedback(info)
-        return GPVerdict(float(reward), outcome, feedback, cards_ok)
 
-    if modality == "vision" and not cards_ok:
-        return GPVerdict(PAPER_REWARDS["wrong_cards"], "wrong_cards", gp_feedback("you recognized wrong cards"),
-                         False)
-    formula = authors_field(text, "formula")
-    if not isinstance(formula, str):
-        # Their code raises TypeError here (re.findall on a non-string): graded as a missing formula.
-        return verdict("illegal_formula", -3, ["illegal characters"])
-    formula = formula.split("=", 1)[0]
-    if not _FORMULA_CHARS.fullmatch(formula):
-        return verdict("illegal_formula", -3, ["illegal characters"])
-    tokens = _TOKENS.findall(formula)
-
+def _sequence_check(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """Their token-sequence rules (module docstring, step 4): (messages in token order, number tokens)."""
     messages: list[str] = []
-    prev = None  # None, "number", "operator", "(" or ")"
+    numbers: list[str] = []
+    prev = ""  # "", "n" (number), "o" (operator), "(" or ")"
     open_parens = 0
     for t in tokens:
         c = t[0]
         if c in "+-*/":
-            if prev != "number" and prev != ")":
+            if prev != "n" and prev != ")":
                 messages.append("invalid sequence after operator")
-            prev = "operator"
+            prev = "o"
         elif c == "(":
-            if prev is None or prev == "operator" or prev == "(":
+            if prev == "" or prev == "o" or prev == "(":
                 open_parens += 1
             else:
                 messages.append("invalid sequence before '('")
             prev = "("
         elif c == ")":
-            if prev == "number" or prev == ")":
+            if prev == "n" or prev == ")":
                 if open_parens:
                     open_parens -= 1
                 else:
@@ -343,45 +341,91 @@ def _official(raw: object, cards: Sequence[str], values: list[int], *, target: i
                 messages.append("invalid sequence after ')'")
             prev = ")"
         else:
-            if prev == "number" or prev == ")":
+            if prev == "n" or prev == ")":
                 messages.append("invalid sequence after number")
-            prev = "number"
+            numbers.append(t)
+            prev = "n"
+    return messages, numbers
+_ILLEGAL = ["illegal characters"]
+
+
+def _official(raw: object, cards: Sequence[str], values: list[int], *, target: int, modality: str) -> GPVerdict:
+    text = raw[:OFFICIAL_MAX_ANSWER_CHARS] if isinstance(raw, str) else ""
+    fields = authors_fields(text, ("formula", "cards"))
+    cards_ok = sorted(authors_str_to_list(fields["cards"])) == sorted(cards)
+    if modality == "vision" and not cards_ok:
+        return GPVerdict(PAPER_REWARDS["wrong_cards"], "wrong_cards", _WRONG_CARDS_FEEDBACK, False)
+
+    def verdict(outcome: str, reward: float, messages: list[str]) -> GPVerdict:
+        feedback = "" if outcome == "correct" else gp_feedback(", ".join(messages) + ".")
+        return GPVerdict(float(reward), outcome, feedback, cards_ok)
+
+    formula = fields["formula"]
+    if not isinstance(formula, str):
+        # Their code raises TypeError here (re.findall on a non-string): graded as a missing formula.
+        return verdict("illegal_formula", -3, _ILLEGAL)
+    formula = formula.split("=", 1)[0]
+    if not _FORMULA_CHARS.fullmatch(formula):
+        return verdict("illegal_formula", -3, _ILLEGAL)
+    tokens = _TOKENS.findall(formula)
+
+    if _WELL_FORMED.fullmatch(formula):
+        # Fast path: brackets only around numbers, operators only between them, so the one
+        # possible sequence error is a ')' with no open '('.
+        messages = []
+        if ")" in formula:
+            open_parens = 0
+            for c in _BRACKETS.findall(formula):
+                if c == "(":
+                    open_parens += 1
+                elif open_parens:
+                    open_parens -= 1
+                else:
+                    messages.append("unmatched closing parenthesis")
+        numbers = _DIGIT_RUNS.findall(formula)
+    else:
+        messages, numbers = _sequence_check(tokens)
     reward = -3 * len(messages)
     sequence_errors = bool(messages)
 
-    used: Counter = Counter()
+    # Numbers: -2 once for invalid (else overused) ones, -2 once for unused cards.
+    used: dict = {}
     shown: dict = {}
-    for t in tokens:
-        if t[0] not in "+-*/()":
-            key, text_value = _number(t)
+    for t in numbers:
+        key, text_value = _number(t)
+        if key in used:
             used[key] += 1
-            shown.setdefault(key, text_value)
-    have = Counter(values)
+        else:
+            used[key] = 1
+            shown[key] = text_value
+    have: dict = {}
+    for v in values:
+        have[v] = have.get(v, 0) + 1
     invalid = [k for k in used if k not in have]
-    overused = [k for k in used if used[k] > have[k]]
-    unused = [k for k in have if have[k] > used[k]]
     if invalid:
         reward -= 2
         messages.append(f"you used invalid numbers: [{', '.join(shown[k] for k in invalid)}]")
-    elif overused:
-        reward -= 2
-        messages.append(f"you used numbers: [{', '.join(shown[k] for k in overused)}] too many times")
+    else:
+        overused = [k for k in used if used[k] > have[k]]
+        if overused:
+            reward -= 2
+            messages.append(f"you used numbers: [{', '.join(shown[k] for k in overused)}] too many times")
+    unused = [k for k in have if have[k] > used.get(k, 0)]
     if unused:
         reward -= 2
         messages.append(f"you didn't use numbers: {unused}")
     if reward:
         return verdict("formula_errors" if sequence_errors else "wrong_numbers", reward, messages)
 
-    prefixes = _solution_prefixes(tuple(sorted(values)), int(target))
     value = _python_value(tokens)
-    if value is None:
-        if formula in prefixes:
-            return verdict("partial_solution", PARTIAL_SOLUTION_REWARD, ["partial solution"])
-    elif value == target:
-        return verdict("correct", PAPER_REWARDS["correct"], [CORRECT_INFO[:-1]])
+    if value is not None and value == target:
+        return GPVerdict(PAPER_REWARDS["correct"], "correct", "", cards_ok)
+    solutions = authors_solutions(values, target)  # sorted; cached per multiset
+    if value is None and _starts_a_solution(formula, solutions):
+        return verdict("partial_solution", PARTIAL_SOLUTION_REWARD, ["partial solution"])
     register = ""
     for t in tokens:
-        if register + t not in prefixes:
+        if not _starts_a_solution(register + t, solutions):
             if register:
                 messages.append(f"{register} is partially correct but the full formula does not match any solution")
             else:
