@@ -508,6 +508,7 @@ def test_report_values_and_signs(tmp_path):
     assert table.loc[("Fig 6", "GP-L", "RL - init"), "scale"] == "tiny"
     z = table.loc[("Fig 6", "GP-L", "RL - init")]
     assert z["z"] == pytest.approx(z["package"] / z["se"])
+    assert math.isnan(table.loc[("Fig 6", "GP-L", "RL"), "z"])  # a value is not an effect
     # GP-VL's visual split exists; V-IRL-VL was not run
     assert table.loc[("Fig 7", "GP-VL", "RL"), "package"] == 0.0
     assert table.loc[("Fig 7", "V-IRL-VL", "RL"), "source"].startswith("n/a: not run yet")

@@ -2,7 +2,7 @@
 
 For each number of :mod:`sftrl_repro.paper` (Fig 6 rule OOD, Fig 7 visual OOD and the previous best
 on VLN-mini, Fig 10 verification iterations) one row: the paper's value, this package's value with
-its SE, the effect in SEs, the number of seeds, the scale, and for effects (RL - init, SFT - init,
+its SE, for effects the effect in SEs (z), the number of seeds, the scale, and for effects (RL - init, SFT - init,
 OOD growth) whether the sign agrees with the paper's. A number whose results do not exist says
 "n/a: not run yet" and names the file; nothing is ever filled in.
 
@@ -77,7 +77,8 @@ def _sign(paper: float, package: float, se: float) -> str:
 
 def _row(figure, task, split, metric, quantity, paper, package=math.nan, se=math.nan, k=0, scale="", effect=False,
          source="", missing=""):
-    z = package / se if np.isfinite(package) and np.isfinite(se) and se > 0 else math.nan
+    # z only for effects (effect / SE: how many SEs from no effect)
+    z = package / se if effect and np.isfinite(package) and np.isfinite(se) and se > 0 else math.nan
     return {"figure": figure, "task": task, "split": split, "metric": metric, "quantity": quantity, "paper": paper,
             "package": package, "se": se, "z": z, "n_seeds": k, "scale": scale if not missing else "",
             "sign_agrees": (_sign(paper, package, se) if effect else "") if not missing else ("n/a" if effect else ""),
