@@ -1,4 +1,4 @@
-"""The exact solver: PAPER.md's solvable counts, soundness of every formula, brute-force agreement."""
+"""The exact solver: the solvable counts (1236 / 1362), soundness of every formula, brute-force agreement.
 
 import itertools
 import random
@@ -25,7 +25,7 @@ def test_there_are_1820_rank_multisets():
 @pytest.mark.parametrize("rule, solvable, with_face, solvable_with_face",
                          [("id", 1236, 1105, 670), ("ood", 1362, 1105, 796)])
 def test_solvable_counts_match_paper(rule, solvable, with_face, solvable_with_face):
-    # PAPER.md section 2: exact counts, independently computed.
+    # Exact counts, independently computed (the authors' solve() gives the same: tests/golden/README.md).
     flags = [solver.is_solvable(_values(h, rule)) for h in MULTISETS]
     face = [any(r in FACE_RANKS for r in h) for h in MULTISETS]
     assert sum(flags) == solvable

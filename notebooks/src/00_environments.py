@@ -15,7 +15,7 @@
 #
 # *SFT Memorizes, RL Generalizes* (Chu et al., ICML 2025) trains on **GeneralPoints**: four cards,
 # make 24 with `+ - * /` and brackets, each card used once. The variants below are the paper's
-# (PAPER.md §1–2): the **rule** variant changes what J, Q, K are worth (10 in training; 11/12/13
+# (paper Sec. 4.1): the **rule** variant changes what J, Q, K are worth (10 in training; 11/12/13
 # out of distribution), the **visual** variant changes the suit colours of the card images (black
 # in training, red out of distribution). An episode allows up to `verify_iter` answers; each wrong
 # one is followed by the verifier's reason ("sequential revision").
@@ -77,7 +77,11 @@ variants = pd.DataFrame(rows)
 variants
 
 # %% [markdown]
-# The prompt of the language variant (the vision variant drops `[Input]` and shows the image):
+# The prompt of the language variant, the authors' text byte for byte (LeslieTrue/SFTvsRL @ 5a6ea55),
+# quirks included: the leading newline, the stray `'13' respectively.,` and the single-quoted formula
+# placeholder. The vision variant drops `[Input]`, shows the image and asks for "a valid json file".
+# Hands are dealt as the authors deal them: a rule-OOD hand is one forced J/Q/K plus three uniform
+# ranks, shuffled, redrawn until solvable (1.62 face cards per hand on average).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -133,8 +137,11 @@ for m in info["conversation"]:
 # ## The reward table, exercised by real answers
 # Each row is an answer built for one hand and graded by `verify_gp` in both modalities and both
 # reward conventions. `paper` gives exactly one outcome per answer (+5 / −1 / −2 / −3 / −1.5 for
-# misread cards in VL); `official` reproduces the authors' verifier: spaces are illegal, errors
-# stack, and values are compared in floats.
+# misread cards in VL); `official` reproduces the authors' verifier (checked against 20,574 answers
+# graded by their code): their regex needs `"formula": "..."`, spaces are illegal, sequence errors
+# cost −3 each while number errors cost −2 once per kind, a formula that fails to evaluate but starts
+# one of their solution strings earns +1, values are compared in floats, and a valid-JSON vision
+# answer always fails their card check.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -144,9 +151,9 @@ rewards.drop(columns="formula")
 
 # %% [markdown]
 # ## Solver statistics
-# Exact rational arithmetic over all 1820 rank multisets. The solvable counts are the paper's
-# (PAPER.md §2): 1236 for J/Q/K = 10, 1362 for 11/12/13; 670 and 796 of the 1105 hands holding a
-# face card (rule-OOD hands always hold one). "Solutions" are distinct canonical formulas
+# Exact rational arithmetic over all 1820 rank multisets. The solvable counts (the authors' solver
+# accepts the same multisets): 1236 for J/Q/K = 10, 1362 for 11/12/13; 670 and 796 of the 1105 hands
+# holding a face card (rule-OOD hands always hold one). "Solutions" are distinct canonical formulas
 # (commutative and associative rewrites merged).
 
 # %%

@@ -1,10 +1,11 @@
-"""GeneralPoints SFT demonstrations, from the solver (PAPER.md sections 2 and 4).
+"""GeneralPoints SFT demonstrations, from the solver (paper Sec. 4.1 and Sec. 5).
 
 :func:`gp_sft_dataset`: the paper's SFT data. Optimal, single-turn, answer only (no chain of
 thought): the prompt of a dealt hand and an answer with the right cards, their numbers under the
 in-distribution rule and a formula that makes the target. Hands are dealt by
 :class:`~sftrl_repro.envs.general_points.GeneralPointsEnv` itself, so the demonstrations follow the
-distribution, prompt and image the RL runs and evaluations see.
+distribution (the authors' deal), prompt (the authors' text, or ``prompt_style="clean"``) and image
+the RL runs and evaluations see; answers are the authors' ``ResponseEqn``.
 
 :func:`gp_suboptimal_dataset`: multi-turn sub-optimal demonstrations for the paper's Fig 15: one or
 more wrong answers, each followed by the verifier's real feedback turn, then the corrected answer.
@@ -50,6 +51,7 @@ def gp_sft_dataset(
     target: int = 24,
     image_size: int = DEFAULT_IMAGE_SIZE,
     formula: str = "shortest",
+    prompt_style: str = "authors",
 ) -> Dataset:
     """``n`` optimal single-turn demonstrations (the paper's SFT data).
 
@@ -62,13 +64,15 @@ def gp_sft_dataset(
         image_size: side of the rendered table (vision).
         formula: ``'shortest'`` (the solver's first formula: one answer per hand) or ``'random'``
             (uniform over the hand's distinct formulas).
+        prompt_style: ``'authors'`` (their prompt, byte for byte; default) or ``'clean'``
+            (see ``prompts.gp``). Answers are always their ``ResponseEqn``.
 
     Returns:
         A ``Dataset`` with columns ``messages``, ``cards``, ``numbers``, ``formula`` (and
         ``images`` for vision).
     """
     modality, env, rng = _setup(n, modality=modality, seed=seed, rule=rule, target=target,
-                                image_size=image_size, formula=formula)
+                                image_size=image_size, formula=formula, prompt_style=prompt_style)
     rows = []
     for i in range(n):
         obs, info = env.reset(seed=seed if i == 0 else None)
@@ -88,6 +92,7 @@ def gp_suboptimal_dataset(
     target: int = 24,
     image_size: int = DEFAULT_IMAGE_SIZE,
     formula: str = "shortest",
+    prompt_style: str = "authors",
 ) -> Dataset:
     """``n`` multi-turn demonstrations: wrong answers with feedback, then the corrected answer (Fig 15).
 
@@ -107,7 +112,7 @@ def gp_suboptimal_dataset(
     """
     check_int("max_wrong", max_wrong, low=1, high=4)
     modality, env, rng = _setup(n, modality=modality, seed=seed, rule=rule, target=target,
-                                image_size=image_size, formula=formula)
+                                image_size=image_size, formula=formula, prompt_style=prompt_style)
     kinds = [k for k in MISTAKES if k != "wrong_cards" or modality == "vision"]
     rows = []
     for i in range(n):
@@ -129,13 +134,13 @@ def gp_suboptimal_dataset(
 
 
 # ----------------------------------------------------------------------------------- internals
-def _setup(n, *, modality, seed, rule, target, image_size, formula):
+def _setup(n, *, modality, seed, rule, target, image_size, formula, prompt_style="authors"):
     check_int("n", n, low=1)
     check_int("seed", seed, low=0)
     modality = check_choice("modality", modality, MODALITIES)
     check_choice("formula", formula, FORMULA_CHOICES)
     env = GeneralPointsEnv(modality=modality, rule=rule, visual="id", target=target, image_size=image_size,
-                           verify_iter=5)
+                           verify_iter=5, prompt_style=prompt_style)
     # A second, independent stream for the package's own choices (formulas, mistakes), so the
     # dealt hands are the env's own for a seed whatever those choices are.
     return modality, env, random.Random(seed)

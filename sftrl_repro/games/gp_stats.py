@@ -27,7 +27,8 @@ def hand_space(target: int = 24) -> pd.DataFrame:
 def solver_statistics(target: int = 24) -> pd.DataFrame:
     """Per rule: multisets, solvable ones, the same among hands with a face card, solutions per hand.
 
-    The counts for target 24 are PAPER.md's (1236 / 670 for J/Q/K = 10; 1362 / 796 for 11/12/13).
+    The counts for target 24: 1236 / 670 for J/Q/K = 10; 1362 / 796 for 11/12/13 (the authors' solve()
+    accepts the same multisets).
     """
     space = hand_space(target)
     rows = []

@@ -1,7 +1,16 @@
-"""Exact solver of the "make T from these numbers" puzzle (GeneralPoints, PAPER.md section 2).
+"""Exact solver of the "make T from these numbers" puzzle (GeneralPoints, paper Sec. 4.1).
 
-Every value is an exact rational (:class:`fractions.Fraction`); nothing is ever evaluated as a
-float. The search is a dynamic programme over sub-multisets, memoised across hands:
+Two solvers:
+
+* :func:`solve` / :func:`is_solvable` / :func:`one_solution`: every distinct formula in canonical
+  form (the package's own; below);
+* :func:`authors_solutions`: the authors' solution *strings* (LeslieTrue/SFTvsRL @ 5a6ea55,
+  ``GeneralPointEnv_oneline.solve``), which their verifier matches answers against; see the comment
+  above that function. Both accept exactly the same hands (1236 / 1362 of the 1820 rank multisets
+  for target 24; also checked for other targets).
+
+In :func:`solve` every value is an exact rational (:class:`fractions.Fraction`); nothing is
+evaluated as a float. The search is a dynamic programme over sub-multisets, memoised across hands:
 
 * ``_expressions(sub)`` maps every value reachable from the sub-multiset ``sub`` (a sorted tuple)
   to the set of *canonical* expressions that reach it, each number used exactly once;
@@ -232,7 +241,10 @@ def clear_cache() -> None:
 #   ``a o1 (b o2 c o3 d)``, ``a o1 b o2 (c o3 d)``, ``(a o1 b) o2 (c o3 d)``;
 # * a string is kept when its value, under Python's precedence and left associativity, equals the
 #   target exactly (their code evaluates with ints, or Fractions when a ``/`` occurs; a division by
-#   zero skips the string);
+#   zero skips the string). Here all 448 (placement, operators) programs are evaluated for all
+#   orderings at once with numpy: in floats for card values 1..13 (exhaustively shown exact, see
+#   ``_CARD_TOLERANCE``), in int64 fractions for other numbers up to 100, else a float screen
+#   confirmed in Python integers;
 # * numbers are written as plain decimal integers, no spaces, no ``=target`` tail.
 #
 # Their list is shuffled with Python's global ``random``; the order never matters to their

@@ -3,6 +3,7 @@
 from sftrl_repro.prompts.chat import assistant_message, message_text, user_message
 from sftrl_repro.prompts.gp import (
     FEEDBACK_PREFIX,
+    PROMPT_STYLES,
     GPAnswer,
     gp_answer,
     gp_conversation,
@@ -25,6 +26,7 @@ __all__ = [
     "assistant_message",
     "message_text",
     "FEEDBACK_PREFIX",
+    "PROMPT_STYLES",
     "GPAnswer",
     "gp_prompt",
     "gp_answer",

@@ -1,6 +1,7 @@
 """Verifiers: the reward and the feedback message for one model answer (no torch)."""
 
 from sftrl_repro.rewards.gp import (
+    OFFICIAL_MAX_ANSWER_CHARS,
     PAPER_REWARDS,
     STEP_LIMIT_REWARD,
     GPVerdict,
@@ -10,5 +11,5 @@ from sftrl_repro.rewards.gp import (
 )
 from sftrl_repro.rewards.virl import VIRLVerdict, verify_virl
 
-__all__ = ["PAPER_REWARDS", "STEP_LIMIT_REWARD", "GPVerdict", "cards_match", "numbers_field_correct", "verify_gp",
+__all__ = ["OFFICIAL_MAX_ANSWER_CHARS", "PAPER_REWARDS", "STEP_LIMIT_REWARD", "GPVerdict", "cards_match", "numbers_field_correct", "verify_gp",
            "VIRLVerdict", "verify_virl"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pandas as pd
@@ -17,7 +18,8 @@ def example_answers(cards: Sequence[str], *, rule: str = "id", target: int = 24)
 
     Cases: correct (from the solver), a correct formula with misread cards, illegal formulas
     (unary minus, ``**``, unbalanced), a wrong value, numbers not from the cards, run-together
-    digits, a missing formula, a float-rounding case, and free text.
+    digits, spaces, a correct formula that the authors' regex cannot read (no space after the
+    colon), the same answer as valid JSON (their vision card check always fails it), and free text.
     """
     values = card_values(cards, rule)
     solution = one_solution(values, target)
@@ -37,6 +39,9 @@ def example_answers(cards: Sequence[str], *, rule: str = "id", target: int = 24)
         "power operator": gp_answer(cards, values, f"{a}**{b}+{c}+{d}={target}"),
         "unbalanced bracket": gp_answer(cards, values, f"({a}+{b}*{c}+{d}={target}"),
         "spaces in the formula": gp_answer(cards, values, f"{spaced} = {target}"),
+        "no space after the colon": gp_answer(cards, values, f"{solution}={target}").replace(
+            '"formula": "', '"formula":"'),
+        "valid JSON": json.dumps({"cards": list(cards), "number": list(values), "formula": f"{solution}={target}"}),
         "no formula key": f"The answer is {solution} = {target}.",
     }
 
