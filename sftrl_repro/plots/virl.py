@@ -14,6 +14,8 @@ from sftrl_repro.games.virl.names import LANDMARK_KINDS
 from sftrl_repro.games.virl.rail import Rail
 from sftrl_repro.games.virl.render import VIEW_NAMES, grid_separator
 from sftrl_repro.games.virl.styles import KIND_STYLES
+from sftrl_repro.plots.common import save_figure  # noqa: F401  the one save_figure, re-exported: the
+# rendered notebooks/00b_virl.ipynb imports it from here until it is re-rendered from its source
 
 _POINT_STYLE = {  # marker, size, colour of each rail point kind
     "start": ("o", 70, "#1b7837"),
