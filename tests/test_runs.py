@@ -60,3 +60,33 @@ def test_run_ids_and_hashes():
     with pytest.raises(ValueError, match="run_id"):
         Run("../escape", {})
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1}) != config_hash({"a": 2, "b": 2})
+
+
+def test_ppo_command_line_writes_the_run_layout_the_notebooks_read(tmp_path):
+    import pytest
+
+    from sftrl_repro.experiments.rl import MissingRunError, RLExperiment, run_rl_experiment
+    from sftrl_repro.models import load_policy
+    from sftrl_repro.trainers.ppo import main
+
+    load_policy("tiny", "language", seed=0, base="random").save(tmp_path / "init")
+    run_dir = tmp_path / "run"
+    argv = ["--scale", "tiny", "--task", "gp", "--variant", "l", "--base", "random", "--init", str(tmp_path / "init"),
+            "--updates", "2", "--eval-n", "2", "--splits", "id", "--run-dir", str(run_dir),
+            "--set", "transitions_per_update=4", "--set", "num_envs=2", "--set", "max_new_tokens=6",
+            "--set", "checkpoint_every=2"]
+    table = main(argv)
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["update"] for m in metrics] == [1, 2] and all(m["lr"] > 0 for m in metrics)
+    assert (run_dir / "DONE").is_file() and (run_dir / "checkpoints" / "step_000002" / "policy" / "config.json").is_file()
+    assert sorted(p.name for p in (run_dir / "eval").iterdir()) == ["update_0000.json", "update_0002.json"]
+    assert list(table["method"]) == ["init", "rl"] and list(table["update"]) == [0, 2]
+    assert "eval_id_success" in metrics[1] and "eval_id_success" not in metrics[0]
+    # The notebooks' read-only path gives the same table; a missing run names its command.
+    exp = RLExperiment(task="gp", variant="l", scale="tiny", updates=2, eval_n=2, splits=("id",))
+    assert run_rl_experiment(exp, run_dir=run_dir, train=False).equals(table)
+    with pytest.raises(MissingRunError, match="python -m sftrl_repro.trainers.ppo --scale tiny"):
+        run_rl_experiment(exp, run_dir=tmp_path / "nothing", train=False)
+    paper = RLExperiment(task="gp", variant="l", scale="paper", updates=20, sft_steps=1600, eval_n=234)
+    with pytest.raises(MissingRunError, match="sbatch scripts/slurm/ppo.sbatch gp l 0"):
+        run_rl_experiment(paper, run_dir=tmp_path / "nothing", train=False)

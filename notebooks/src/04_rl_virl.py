@@ -44,7 +44,7 @@ from tqdm import TqdmWarning
 
 warnings.filterwarnings("ignore", category=TqdmWarning)
 
-from sftrl_repro.experiments.rl import RLExperiment, run_rl_experiment, training_curves
+from sftrl_repro.experiments.rl import PAPER_RUNS, RLExperiment, run_rl_experiment, training_curves
 from sftrl_repro.paths import figures_dir, results_dir, runs_dir
 from sftrl_repro.plots import save_figure
 from sftrl_repro.plots.study import plot_sft_vs_rl, plot_training_curves
@@ -60,6 +60,8 @@ smoke = smoke or os.environ.get("SFTRL_SMOKE") == "1"  # CI runs every notebook 
 # Its init takes 6 SFT steps, not 02_sft's smoke 8: under pytest-xdist the notebooks run at once
 # and must not train into the same run folder.
 run_sft_steps, run_updates, run_eval_n = (6, 1, min(eval_n, 4)) if smoke else (sft_steps, updates, eval_n)
+if scale == "paper":  # the paper scale is read from finished cluster runs (scripts/slurm/), never trained here
+    run_sft_steps, run_updates, run_eval_n = (PAPER_RUNS["virl"][k] for k in ("sft_steps", "updates", "eval_n"))
 overrides = {"transitions_per_update": 8, "num_envs": 4, "max_new_tokens": 32} if smoke else {}
 experiment = RLExperiment(task="virl", variant=variant, scale=scale, seed=seed, sft_steps=run_sft_steps,
                           updates=run_updates, eval_n=run_eval_n, ppo_overrides=overrides, eval_max_new_tokens=32 if smoke else 80)
@@ -93,7 +95,8 @@ print(pd.DataFrame({f"{scale} preset": [getattr(preset, k) for k in keys], "pape
 # %%
 if experiment.ppo_overrides:
     print("smoke overrides:", experiment.ppo_overrides)
-table = run_rl_experiment(experiment)
+# At the paper scale a missing run stops here with the command (and the sbatch line) that makes it.
+table = run_rl_experiment(experiment, train=scale != "paper")
 curves = training_curves(experiment)
 write_csv_atomic(out_results / f"{name}.csv", table)
 write_csv_atomic(out_results / f"{name}_training.csv", curves)

@@ -87,6 +87,7 @@ def evaluate(
     reward_mode: str = "paper",
     progress: bool = False,
     return_transitions: bool = False,
+    accelerator: Any = None,
     **env_overrides: Any,
 ) -> dict[str, Any] | tuple[dict[str, Any], list[Transition]]:
     """Evaluate ``policy`` on one split with the paper's protocol (see ``evaluation.splits``).
@@ -105,6 +106,10 @@ def evaluate(
         reward_mode: ``'paper'`` or ``'official'`` verifier.
         progress: show a progress bar.
         return_transitions: also return every transition (for inspection).
+        accelerator: under several processes (an ``accelerate.Accelerator``), every process plays
+            a share of the episodes (episode ``k`` on rank ``k % world``) and all get the row of the
+            whole split; keyed sampling makes it equal to a one-process evaluation. Transitions
+            come back without images.
 
     Returns:
         The metrics row (dict), or ``(row, transitions)``.
@@ -112,10 +117,20 @@ def evaluate(
     spec = eval_spec(task, split, modality, n=n, seed=seed, verify_iter=verify_iter, image_size=image_size,
                      reward_mode=reward_mode, **env_overrides)
     temperature = 0.0 if greedy else temperature
-    transitions = collect(policy, spec.make_env, spec.seeds, options=spec.options, num_envs=num_envs,
-                          temperature=temperature, max_new_tokens=max_new_tokens,
+    world = accelerator.num_processes if accelerator is not None else 1
+    rank = accelerator.process_index if world > 1 else 0
+    transitions = collect(policy, spec.make_env, spec.seeds[rank::world],
+                          options=None if spec.options is None else spec.options[rank::world],
+                          num_envs=num_envs, temperature=temperature, max_new_tokens=max_new_tokens,
                           generation_seed=None if temperature == 0 else int(sampling_seed),
                           progress=f"eval {task}/{split}" if progress else False)
+    if world > 1:
+        from dataclasses import replace
+
+        from accelerate.utils import gather_object
+
+        local = [replace(t, episode=t.episode * world + rank, image=None) for t in transitions]
+        transitions = sorted(gather_object(local), key=lambda t: (t.episode, t.turn))
     row = summarize(transitions, spec)
     row["decoding"] = "greedy" if temperature == 0 else ("checkpoint" if temperature is None else f"T={temperature:g}")
     return (row, transitions) if return_transitions else row

@@ -9,6 +9,21 @@
    (D_init counted, as in the paper's formula);
 3. the init and every PPO checkpoint evaluated on the splits with the paper's protocol (fewer
    episodes at the tiny scale), one row per (checkpoint, split), cached per checkpoint.
+
+The same function is the command line's (``python -m sftrl_repro.trainers.ppo``) and the
+notebooks', so a run made on a cluster is read back by the notebooks unchanged. One run folder,
+``runs/ppo/<run-id>/`` (:attr:`RLExperiment.run_id`; ``--run-dir`` elsewhere)::
+
+    config.json                      the experiment and the PPO config (a changed config is refused)
+    metrics.jsonl                    one line per update: update, lr (the rate used), rewards,
+                                     PPO diagnostics, compute (D_init included), eval_<split>_success
+    checkpoints/step_000001/         state/ (weights, critic, optimizer: resume), policy/ (HF folder),
+                                     value_head.pt
+    eval/update_0000.json            the init's evaluation rows (one per split), then one per checkpoint
+    DONE                             written last
+
+With ``train=False`` (the paper scale in the notebooks) nothing is trained: a missing or
+unfinished run raises :class:`MissingRunError` naming the command (and Slurm script) that makes it.
 """
 
 from __future__ import annotations
@@ -23,6 +38,11 @@ import pandas as pd
 from sftrl_repro.paths import runs_dir
 from sftrl_repro.utils.io import write_json_atomic
 from sftrl_repro.utils.params import check_choice, check_int
+
+#: The cluster runs' settings at the paper scale (what ``scripts/slurm/ppo.sbatch`` runs and the
+#: notebooks read with ``-p scale paper``): the SFT run's steps, PPO updates, evaluation episodes.
+PAPER_RUNS = {"gp": {"sft_steps": 1600, "updates": 20, "eval_n": 234},
+              "virl": {"sft_steps": 1600, "updates": 15, "eval_n": 48}}
 
 #: Metrics kept from each evaluation row.
 EVAL_KEYS = ("success", "success_se", "per_step_accuracy", "per_step_accuracy_se", "first_attempt_success",
@@ -43,6 +63,12 @@ class RLExperiment:
         splits: evaluation splits (default: ID and rule OOD, plus visual OOD for ``vl``).
         ppo_overrides: fields of :class:`~sftrl_repro.trainers.ppo.PPOConfig` over the scale's preset.
         eval_max_new_tokens: answer cap in evaluation.
+        base: ``tiny`` only: the base the SFT init starts from, ``'random'`` or ``'pretrained'``
+            (``load_policy(..., base=...)``); ``'random'`` is for quick process checks.
+        init: an SFT checkpoint folder to start from instead of this experiment's own SFT run (a
+            cluster SFT checkpoint, e.g. ``runs/sft/paper-gp-l-seed0-1600steps/checkpoints/checkpoint-400``).
+        eval_greedy: evaluate with greedy decoding instead of the authors' (the checkpoint's
+            generation config, sampled per episode).
     """
 
     task: str = "gp"
@@ -55,9 +81,13 @@ class RLExperiment:
     splits: tuple[str, ...] | None = None
     ppo_overrides: dict[str, Any] = field(default_factory=dict)
     eval_max_new_tokens: int = 128
+    base: str = "random"
+    init: str | None = None
+    eval_greedy: bool = False
 
     def __post_init__(self) -> None:
         check_choice("task", self.task, ("gp", "virl"))
+        check_choice("base", self.base, ("random", "pretrained"))
         check_choice("variant", self.variant, ("l", "vl"))
         check_choice("scale", self.scale, ("tiny", "small", "paper"))
         check_int("seed", self.seed, low=0)
@@ -76,8 +106,23 @@ class RLExperiment:
 
     @property
     def run_id(self) -> str:
+        """``<scale>-<task>-<variant>-seed<seed>-sft<steps>-<updates>updates`` (``-pretrained`` for a
+        tiny pretrained base): the folder under ``runs/ppo/``."""
+        base = "-pretrained" if self.scale == "tiny" and self.base == "pretrained" else ""
         return (f"{self.scale}-{self.task}-{self.variant}-seed{self.seed}-sft{self.sft_steps}"
-                f"-{self.updates}updates")
+                f"-{self.updates}updates{base}")
+
+    def command(self) -> str:
+        """The command line that makes this run (what :class:`MissingRunError` prints)."""
+        parts = [f"--scale {self.scale}", f"--task {self.task}", f"--variant {self.variant}", f"--seed {self.seed}",
+                 f"--sft-steps {self.sft_steps}", f"--updates {self.updates}", f"--eval-n {self.eval_n}"]
+        if self.scale == "tiny":
+            parts.append(f"--base {self.base}")
+        if self.init:
+            parts.append(f"--init {self.init}")
+        launch = ("accelerate launch --config_file configs/accelerate_ppo_zero2.yaml -m sftrl_repro.trainers.ppo"
+                  if self.scale == "paper" else "python -m sftrl_repro.trainers.ppo")
+        return f"{launch} {' '.join(parts)}"
 
     def ppo_config(self):
         """The PPO config: the scale's preset, this experiment's updates and seed, the overrides."""
@@ -103,7 +148,27 @@ def init_checkpoint(exp: RLExperiment, *, n_demos: int | None = None):
                             max_steps=exp.sft_steps, seed=exp.seed, report_to="none")
     data = sft_dataset(exp.task, exp.variant, n_demos or DEFAULT_DEMOS[exp.scale], seed=exp.seed,
                        image_size=image_size_for(exp.scale, exp.task))
-    return train_sft(lambda: load_policy(exp.scale, exp.modality, seed=exp.seed), data, config)
+    kwargs = {"base": exp.base} if exp.scale == "tiny" else {}
+    return train_sft(lambda: load_policy(exp.scale, exp.modality, seed=exp.seed, **kwargs), data, config)
+
+
+class MissingRunError(FileNotFoundError):
+    """A run the caller only wants to read (``train=False``) is missing or unfinished."""
+
+
+def find_sft_record(checkpoint: str | Path):
+    """The :class:`~sftrl_repro.trainers.sft.CheckpointRecord` of an SFT checkpoint folder (its
+    trained tokens: D_init), or ``None`` when the folder is not inside an SFT run of this package."""
+    from sftrl_repro.trainers.sft import read_sft_result
+
+    folder = Path(checkpoint).resolve()
+    run_dir = folder.parent.parent
+    if not (run_dir / "metrics.jsonl").is_file():
+        return None
+    for record in read_sft_result(run_dir).checkpoints:
+        if Path(record.path).resolve() == folder:
+            return record
+    return None
 
 
 def _init_meter(policy, exp: RLExperiment, record):
@@ -112,65 +177,116 @@ def _init_meter(policy, exp: RLExperiment, record):
     from sftrl_repro.flops.formulas import IMAGE_TOKENS
 
     meter = ComputeMeter.for_model(policy.model, exp.task)
-    meter.tokens_sft = int(record.trained_tokens + IMAGE_TOKENS * record.trained_images)
+    if record is not None:
+        meter.tokens_sft = int(record.trained_tokens + IMAGE_TOKENS * record.trained_images)
     return meter
 
 
-def _evaluate_policy(policy, exp: RLExperiment) -> list[dict[str, Any]]:
+def _evaluate_policy(policy, exp: RLExperiment, accelerator=None) -> list[dict[str, Any]]:
     from sftrl_repro.evaluation import evaluate
     from sftrl_repro.trainers.sft import image_size_for
 
     rows = []
     for split in exp.splits:
         row = evaluate(policy, exp.task, split, exp.modality, n=exp.eval_n, num_envs=min(exp.eval_n, 64),
-                       image_size=image_size_for(exp.scale, exp.task), max_new_tokens=exp.eval_max_new_tokens)
+                       image_size=image_size_for(exp.scale, exp.task), max_new_tokens=exp.eval_max_new_tokens,
+                       greedy=exp.eval_greedy, accelerator=accelerator)
         rows.append({"split": split, **{k: row[k] for k in EVAL_KEYS if k in row}})
     return rows
 
 
-def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
+def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, run_dir: str | Path | None = None,
+                      train: bool = True, progress: bool = True) -> pd.DataFrame:
     """Run (or resume, or read back) the experiment; one row per (checkpoint, split).
+
+    Args:
+        exp: the experiment.
+        root: folder of PPO runs (default ``runs/ppo``); the run is ``root/<exp.run_id>``.
+        run_dir: the run folder itself (overrides ``root``).
+        train: ``False``: only read a finished run (raise :class:`MissingRunError` otherwise).
+        progress: show progress bars.
 
     Columns: ``method`` (``'init'`` or ``'rl'``), ``update`` (0 for the init), ``gflops`` (the paper's
     convention, init SFT included), ``gflops_exact_rl`` (exact FLOPs of the PPO phases only: the
     SFT trainer records tokens, not per-sample lengths), ``split`` and the metrics of
     :data:`EVAL_KEYS`. Evaluations are cached in the PPO run folder (``eval/update_<k>.json``).
+    Under ``accelerate launch`` every process takes part (rollouts, training and evaluation are
+    shared); the model is placed on each process's device.
     """
     from sftrl_repro.experiments.runs import Run
+
+    path = Path(run_dir) if run_dir is not None else (Path(root) if root is not None else runs_dir() / "ppo") / exp.run_id
+    if not train:
+        if not (path / "DONE").is_file():
+            state = "unfinished" if path.exists() else "missing"
+            raise MissingRunError(
+                f"the PPO run {path} is {state}; make it with\n  {exp.command()}"
+                + (f"\nor on the cluster: sbatch scripts/slurm/ppo.sbatch {exp.task} {exp.variant} {exp.seed}"
+                   if exp.scale == "paper" else ""))
+        return _read_table(path)
+    from accelerate import Accelerator
+
     from sftrl_repro.models import load_policy
     from sftrl_repro.trainers.ppo import PPOTrainer
 
-    sft = init_checkpoint(exp)
-    init = sft.final
+    accelerator = Accelerator(cpu=not _cuda())
+    init_path = exp.init or init_checkpoint(exp).final.path
+    record = find_sft_record(init_path)
     config = exp.ppo_config()
-    run = Run(exp.run_id, {"experiment": asdict(exp), "ppo": config.to_dict(), "init": init.path},
-              root=Path(root) if root is not None else runs_dir() / "ppo")
+    run = Run(path.name, {"experiment": asdict(exp), "ppo": config.to_dict(), "init": str(init_path)}, root=path.parent)
     eval_dir = run.path / "eval"
 
     def cached_eval(policy, update: int) -> list[dict[str, Any]]:
-        path = eval_dir / f"update_{update:04d}.json"
-        if path.is_file():
-            return json.loads(path.read_text())
-        rows = _evaluate_policy(policy, exp)
-        write_json_atomic(path, rows)
+        file = eval_dir / f"update_{update:04d}.json"
+        if file.is_file():
+            return json.loads(file.read_text())
+        rows = _evaluate_policy(policy, exp, accelerator)
+        if accelerator.is_main_process:
+            write_json_atomic(file, rows)
+        accelerator.wait_for_everyone()
         return rows
 
-    policy = load_policy(exp.scale, exp.modality, checkpoint=init.path)
-    meter = _init_meter(policy, exp, init)
-    init_gflops = {"gflops": meter.flops("paper") / 1e9, "gflops_exact_rl": 0.0}
-    init_rows = cached_eval(policy, 0)
+    kwargs = {"base": exp.base} if exp.scale == "tiny" else {}
+    policy = load_policy(exp.scale, exp.modality, checkpoint=init_path, device=accelerator.device, **kwargs)
+    meter = _init_meter(policy, exp, record)
+    init_gflops = meter.flops("paper") / 1e9  # before PPO adds to the meter
+    cached_eval(policy, 0)
     if not run.done:
         def evaluate_hook(p, update: int) -> dict[str, float]:
             rows = cached_eval(p, update)
             return {f"eval_{r['split']}_success": r["success"] for r in rows}
 
-        PPOTrainer(policy, config, run, compute_meter=meter, evaluate=evaluate_hook, progress=progress).train()
-    table = [{"method": "init", "update": 0, **init_gflops, **r} for r in init_rows]
-    for m in run.metrics():
-        path = eval_dir / f"update_{m['step']:04d}.json"
-        if not path.is_file():
+        PPOTrainer(policy, config, run, compute_meter=meter, evaluate=evaluate_hook, accelerator=accelerator,
+                   progress=progress).train()
+    if accelerator.is_main_process:
+        write_json_atomic(run.path / "init.json", {"path": str(init_path), "gflops": init_gflops,
+                                                   "d_init_known": record is not None})
+    accelerator.wait_for_everyone()
+    return _read_table(run.path)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """The (checkpoint, split) table of a run folder: the init's rows, then each checkpoint's."""
+    from sftrl_repro.experiments.runs import METRICS_FILE
+
+    eval_dir = path / "eval"
+    init = json.loads((path / "init.json").read_text()) if (path / "init.json").is_file() else {}
+    table = []
+    if (eval_dir / "update_0000.json").is_file():
+        table += [{"method": "init", "update": 0, "gflops": init.get("gflops", float("nan")), "gflops_exact_rl": 0.0, **r}
+                  for r in json.loads((eval_dir / "update_0000.json").read_text())]
+    lines = (path / METRICS_FILE).read_text().splitlines() if (path / METRICS_FILE).is_file() else []
+    for m in (json.loads(line) for line in lines if line.strip()):
+        file = eval_dir / f"update_{m['step']:04d}.json"
+        if not file.is_file():
             continue
-        for r in json.loads(path.read_text()):
+        for r in json.loads(file.read_text()):
             table.append({"method": "rl", "update": m["step"], "gflops": m["gflops"],
                           "gflops_exact_rl": m["compute"]["flops_exact"] / 1e9, **r})
     columns = ["method", "update", "gflops", "gflops_exact_rl", "split", *EVAL_KEYS]
@@ -182,6 +298,6 @@ def training_curves(exp: RLExperiment, *, root: str | Path | None = None) -> pd.
     """The PPO metrics log of the experiment's run (reward, success, PPO diagnostics per update)."""
     folder = (Path(root) if root is not None else runs_dir() / "ppo") / exp.run_id / "metrics.jsonl"
     rows = [json.loads(line) for line in folder.read_text().splitlines() if line.strip()] if folder.is_file() else []
-    keep = ("step", "reward_mean", "success_rate", "approx_kl", "clip_frac", "explained_variance", "value_loss",
+    keep = ("step", "lr", "reward_mean", "success_rate", "approx_kl", "clip_frac", "explained_variance", "value_loss",
             "policy_loss", "entropy", "grad_norm", "gflops", "turns_per_episode")
     return pd.DataFrame([{k: r.get(k) for k in keep} for r in rows])

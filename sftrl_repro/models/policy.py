@@ -380,7 +380,7 @@ class Policy:
             processors.append(SeededSampler(sample_keys, prompt_len, dec))
         # Every decoding field is set explicitly: unset ones would be filled from the checkpoint's config.
         sampling = dict(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p) if hf_sampling else \
-            dict(temperature=1.0, top_k=0, top_p=1.0)
+            dict(temperature=1.0, top_k=50, top_p=1.0)  # Hugging Face's neutral values: no warnings
         config = GenerationConfig(
             max_new_tokens=max_new_tokens,
             do_sample=hf_sampling,

@@ -887,43 +887,75 @@ def _default_env_factory(config: PPOConfig) -> Callable[[], Any]:
 
 
 # ================================================================================ command line
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m sftrl_repro.trainers.ppo``: one PPO run from an SFT checkpoint (any scale).
+def _parse_value(text: str) -> Any:
+    import json
 
-    At the paper scale, under ``accelerate launch --config_file configs/accelerate_ppo_zero2.yaml``
-    (8 processes, DeepSpeed ZeRO-2 with CPU optimizer offload)::
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main(argv: Sequence[str] | None = None):
+    """``python -m sftrl_repro.trainers.ppo``: one PPO run from an SFT init, every checkpoint evaluated.
+
+    The run is :func:`sftrl_repro.experiments.rl.run_rl_experiment`'s (the notebooks' function):
+    it writes ``--run-dir`` (default ``runs/ppo/<scale>-<task>-<variant>-seed<seed>-sft<steps>-<updates>updates``,
+    the folder the notebooks read): ``metrics.jsonl`` (one line per update with ``update`` and
+    ``lr``, the rate used), ``checkpoints/``, ``eval/update_<k>.json`` (the init as update 0) and
+    ``DONE``. Killed and started again, it resumes from its last checkpoint. At the paper scale,
+    under ``accelerate launch --config_file configs/accelerate_ppo_zero2.yaml`` (8 processes,
+    DeepSpeed ZeRO-2 with CPU optimizer offload)::
 
         accelerate launch --config_file configs/accelerate_ppo_zero2.yaml -m sftrl_repro.trainers.ppo \
-            --scale paper --task gp --variant l --init runs/sft-paper-gp-l/checkpoints/checkpoint-400
+            --scale paper --task gp --variant l --sft-steps 1600 \
+            --init runs/sft/paper-gp-l-seed0-1600steps/checkpoints/checkpoint-400
     """
     import argparse
 
-    from sftrl_repro.models import load_policy
+    from sftrl_repro.experiments.rl import RLExperiment, run_rl_experiment
 
-    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m sftrl_repro.trainers.ppo", description=main.__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=("tiny", "small", "paper"), default="tiny")
     parser.add_argument("--task", choices=TASKS, default="gp")
     parser.add_argument("--variant", choices=("l", "vl"), default="l")
-    parser.add_argument("--init", required=True, help="SFT checkpoint folder to start from")
-    parser.add_argument("--run-id", default=None, help="run folder under runs/ (default: ppo-<scale>-<task>-<variant>)")
-    parser.add_argument("--updates", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--image-size", type=int, default=None, help="environment rendering size (vision)")
+    parser.add_argument("--base", choices=("random", "pretrained"), default="random",
+                        help="tiny only: the base the SFT init starts from ('random': quick process checks)")
+    parser.add_argument("--init", default=None,
+                        help="SFT checkpoint folder to start from (default: this experiment's SFT run, trained if missing)")
+    parser.add_argument("--sft-steps", type=int, default=120, help="steps of the SFT run (the run id; the init when --init is not given)")
+    parser.add_argument("--updates", type=int, default=None, help="PPO updates (default: the paper's, 20 GP / 15 V-IRL; tiny 8)")
+    parser.add_argument("--eval-n", type=int, default=None, help="episodes per split and checkpoint (default: the paper's 234 / 48; tiny 64)")
+    parser.add_argument("--splits", default=None, help="comma-separated evaluation splits (default: id,rule_ood[,visual_ood])")
+    parser.add_argument("--greedy-eval", action="store_true", help="evaluate greedily instead of the authors' sampling")
+    parser.add_argument("--run-dir", default=None, help="the run folder (default: the notebooks' layout under runs/ppo/)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a PPOConfig field (JSON value), e.g. --set transitions_per_update=64")
+    parser.add_argument("--lr", type=float, default=None, help="shorthand for --set lr=...")
     args = parser.parse_args(argv)
-    modality = "vision" if args.variant == "vl" else "language"
-    overrides: dict[str, Any] = {"seed": args.seed}
-    if args.updates is not None:
-        overrides["updates"] = args.updates
+    names = {f.name for f in fields(PPOConfig)}
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in names:
+            parser.error(f"--set {item!r} is not valid; use FIELD=VALUE with FIELD one of {sorted(names)}")
+        overrides[key] = _parse_value(value)
     if args.lr is not None:
         overrides["lr"] = args.lr
-    preset = PPOConfig.paper if args.scale == "paper" else PPOConfig.tiny
-    config = preset(args.task, modality, **overrides)
-    if args.image_size is not None:
-        config.env_kwargs["image_size"] = args.image_size
-    policy = load_policy(args.scale, modality, checkpoint=args.init)
-    run = Run(args.run_id or f"ppo-{args.scale}-{args.task}-{args.variant}-seed{args.seed}", config.to_dict())
-    PPOTrainer(policy, config, run).train()
+    paper = args.scale == "paper"
+    updates = args.updates or (PPOConfig.paper(args.task, "language").updates if paper else 8)
+    eval_n = args.eval_n or ({"gp": 234, "virl": 48}[args.task] if paper else 64)
+    exp = RLExperiment(task=args.task, variant=args.variant, scale=args.scale, seed=args.seed, sft_steps=args.sft_steps,
+                       updates=updates, eval_n=eval_n, splits=tuple(args.splits.split(",")) if args.splits else None,
+                       ppo_overrides=overrides, eval_max_new_tokens=256 if paper else 128, base=args.base,
+                       init=args.init, eval_greedy=args.greedy_eval)
+    table = run_rl_experiment(exp, run_dir=args.run_dir)
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        print(table.to_string())
+    return table
 
 
 if __name__ == "__main__":

@@ -440,7 +440,8 @@ def answer_is_well_formed(task: str, answer: str) -> bool:
 def evaluate_sft_run(result: SFTResult, task: str, variant: str, *, initial: Policy | None = None,
                      splits: Sequence[str] | None = None, n: int = 64, image_size: int | None = None,
                      max_new_tokens: int | None = None, seed: int | None = None):
-    """A quick greedy evaluation of every checkpoint of a run: format rate and ID / OOD success.
+    """A quick evaluation of every checkpoint of a run (the authors' decoding, ``evaluation.evaluate``'s
+    default): format rate and ID / OOD success.
 
     Args:
         result: the run (:func:`train_sft`).
@@ -553,7 +554,15 @@ def main(argv: Sequence[str] | None = None) -> SFTResult:
     parser.add_argument("--demos", type=int, default=None, help="demonstrations to generate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model-name", default=None, help="paper scale: hub id or local folder")
-    parser.add_argument("--output-dir", default=None, help="default: runs/sft/<scale>-<task>-<variant>-...")
+    parser.add_argument("--run-dir", "--output-dir", dest="output_dir", default=None,
+                        help="the run folder (default: runs/sft/<scale>-<task>-<variant>-seed<seed>-<steps>steps, "
+                             "the folder the notebooks read)")
+    parser.add_argument("--base", choices=("random", "pretrained"), default="random",
+                        help="tiny only: start from a random init or the package's pretrained tiny base")
+    parser.add_argument("--eval-n", type=int, default=0,
+                        help="after training, evaluate every checkpoint on this many episodes per split "
+                             "(written to <run-dir>/eval/<checkpoint>.json; 0: no evaluation)")
+    parser.add_argument("--greedy-eval", action="store_true", help="evaluate greedily instead of the authors' sampling")
     args = parser.parse_args(argv)
 
     save_steps = tuple(int(s) for s in args.save_steps.split(",")) if args.save_steps else None
@@ -565,11 +574,45 @@ def main(argv: Sequence[str] | None = None) -> SFTResult:
     modality = "vision" if args.variant == "vl" else "language"
     data = sft_dataset(args.task, args.variant, args.demos or DEFAULT_DEMOS[args.scale], seed=args.seed,
                        image_size=image_size_for(args.scale, args.task))
-    result = train_sft(lambda: load_policy(args.scale, modality, model_name=args.model_name, seed=args.seed),
+    base = {"base": args.base} if args.scale == "tiny" else {}
+    result = train_sft(lambda: load_policy(args.scale, modality, model_name=args.model_name, seed=args.seed, **base),
                        data, config)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return result
     for record in result.checkpoints:
         print(json.dumps(asdict(record)))
+    if args.eval_n:
+        evaluate_checkpoints(result, args.task, args.variant, n=args.eval_n, greedy=args.greedy_eval,
+                             image_size=image_size_for(args.scale, args.task),
+                             max_new_tokens=256 if args.scale == "paper" else None)
     return result
+
+
+def evaluate_checkpoints(result: SFTResult, task: str, variant: str, *, n: int, greedy: bool = False,
+                         image_size: int | None = None, max_new_tokens: int | None = None) -> Path:
+    """Evaluate every checkpoint of an SFT run on its splits; ``<run>/eval/<checkpoint>.json``, cached.
+
+    Each file holds one row per split (``evaluation.evaluate``'s metrics, the checkpoint's step and
+    trained tokens). Returns the ``eval`` folder.
+    """
+    from sftrl_repro.evaluation import evaluate
+
+    modality = {"l": "language", "vl": "vision"}[variant]
+    splits = ("id", "rule_ood", "visual_ood") if variant == "vl" else ("id", "rule_ood")
+    folder = Path(result.output_dir) / "eval"
+    for record in result.checkpoints:
+        file = folder / f"{Path(record.path).name}.json"
+        if file.is_file():
+            continue
+        policy = Policy.load(record.path)
+        rows = [{"step": record.step, "trained_tokens": record.trained_tokens,
+                 **evaluate(policy, task, split, modality, n=n, greedy=greedy, image_size=image_size,
+                            max_new_tokens=max_new_tokens or QUICK_EVAL_MAX_NEW_TOKENS[task], num_envs=min(n, 64))}
+                for split in splits]
+        write_json_atomic(file, rows)
+    return folder
 
 
 if __name__ == "__main__":
