@@ -23,12 +23,13 @@ Variants (kwargs of ``gymnasium.make("sftrl_repro/GeneralPoints-v0", ...)``):
 ``image_size``  canvas side in pixels (1200 = the paper's; tiny models use e.g. 128)
 ==============  ==========================================================================
 
-Hands are dealt as the authors deal them (``games.cards.deal_ranks``): rule ``id``, four ranks
+Hands are dealt as the authors deal them (``games.cards.draw_ranks``): rule ``id``, four ranks
 uniform from A..K; rule ``ood``, three uniform ranks and one forced J/Q/K, shuffled; the whole hand
 redrawn until it can make the target under the active rule. The generator is the env's seeded
 ``np_random`` (the authors' env uses Python's global ``random`` and ignores ``reset(seed=...)``),
-so a seed always deals the same hand. Suits are drawn after the ranks, in every modality, so that
-the language and vision variants deal the same ranks for the same seed.
+so a seed always deals the same hand. Suits are drawn with every draw, in every modality, so that
+the language and vision variants deal the same ranks for the same seed (rule-ID hands are the same
+as in earlier releases of the package; rule-OOD hands changed with the authors' deal).
 
 The chat so far lives in one place, ``info["conversation"]`` (built by ``prompts.gp``): the prompt,
 then each earlier answer and its feedback turn, ending with the user turn the model must answer
@@ -44,9 +45,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sftrl_repro.games.cards import MAX_DEAL_TRIES, RANKS, RULES, SUITS, card_values, deal_ranks
+from sftrl_repro.games.cards import MAX_DEAL_TRIES, RANKS, RULES, SUITS, card_values, draw_ranks
 from sftrl_repro.games.render import PAPER_CANVAS, render_hand
-from sftrl_repro.games.solver import one_solution
+from sftrl_repro.games.solver import is_solvable, one_solution
 from sftrl_repro.prompts.chat import assistant_message
 from sftrl_repro.prompts.gp import PROMPT_STYLES, gp_conversation, gp_prompt
 from sftrl_repro.prompts.parsing import MAX_ANSWER_CHARS
@@ -132,12 +133,20 @@ class GeneralPointsEnv(gym.Env):
 
     # ----------------------------------------------------------------------------------- dealing
     def _deal(self) -> tuple[list[str], list[str]]:
-        """Deal with ``self.np_random`` the authors' way (``games.cards.deal_ranks``); (ranks, suits)."""
+        """Deal with ``self.np_random`` the authors' way (``games.cards.draw_ranks``); (ranks, suits).
+
+        Every draw takes its suits too, and the whole hand is redrawn until solvable (as theirs).
+        """
         rng = self.np_random
-        cards = deal_ranks(rng, self.rule, self.target)
+        table = RULES[self.rule]
         suit_pool = SUITS[self.visual]
-        suits = [suit_pool[i] for i in rng.integers(0, len(suit_pool), size=4)]
-        return cards, suits
+        for _ in range(MAX_DEAL_TRIES):
+            cards = draw_ranks(rng, self.rule)
+            suits = [suit_pool[i] for i in rng.integers(0, len(suit_pool), size=4)]
+            if is_solvable([table[c] for c in cards], self.target):
+                return cards, suits
+        raise ValueError(f"target={self.target} is not valid: no solvable hand was found in "
+                         f"{MAX_DEAL_TRIES} draws; use a target that four cards can make, e.g. 24")
 
     def _hand_from_options(self, options: dict) -> tuple[list[str], list[str]]:
         cards = list(options["cards"])

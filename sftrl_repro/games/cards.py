@@ -81,6 +81,19 @@ def rule_description(rule: str) -> str:
 MAX_DEAL_TRIES = 10_000
 
 
+def draw_ranks(rng: np.random.Generator, rule: str) -> list[str]:
+    """One draw of the authors' ``_generate_cards`` (not yet checked for solvability).
+
+    Rule ``id``: four ranks uniform from A..K. Rule ``ood``: three uniform ranks and one uniform
+    from J, Q, K, in a uniformly shuffled order.
+    """
+    if rule == "ood":
+        idx = [int(i) for i in rng.integers(0, len(RANKS), size=3)]
+        idx.append(int(rng.integers(len(RANKS) - len(FACE_RANKS), len(RANKS))))
+        return [RANKS[idx[i]] for i in rng.permutation(4)]
+    return [RANKS[i] for i in rng.integers(0, len(RANKS), size=4)]
+
+
 def deal_ranks(rng: np.random.Generator, rule: str, target: int = 24) -> list[str]:
     """Deal one hand's rank names the authors' way (see the module docstring).
 
@@ -94,13 +107,7 @@ def deal_ranks(rng: np.random.Generator, rule: str, target: int = 24) -> list[st
     """
     table = RULES[rule]
     for _ in range(MAX_DEAL_TRIES):
-        if rule == "ood":
-            idx = [int(i) for i in rng.integers(0, len(RANKS), size=3)]
-            idx.append(int(rng.integers(len(RANKS) - len(FACE_RANKS), len(RANKS))))
-            idx = [idx[i] for i in rng.permutation(4)]
-        else:
-            idx = [int(i) for i in rng.integers(0, len(RANKS), size=4)]
-        cards = [RANKS[i] for i in idx]
+        cards = draw_ranks(rng, rule)
         if is_solvable([table[c] for c in cards], target):
             return cards
     raise ValueError(f"target={target} is not valid: no solvable hand was found in "
