@@ -163,11 +163,13 @@ N_HANDS = 20_000
 
 
 def _face_counts(rule: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
+    # The env's own deal (what reset() calls), its generator seeded once.
+    env = GeneralPointsEnv(rule=rule)
+    env.reset(seed=seed)
     per_hand = np.zeros(5, dtype=int)
     per_position = np.zeros(4, dtype=int)
     for _ in range(N_HANDS):
-        face = [c in FACE_RANKS for c in deal_ranks(rng, rule)]
+        face = [c in FACE_RANKS for c in env._deal()[0]]
         per_hand[sum(face)] += 1
         per_position += face
     return per_hand, per_position
@@ -193,6 +195,12 @@ def test_face_card_distribution_equals_the_authors_within_sampling_error(rule, b
         assert counts[0] == 0  # a forced face card
     else:
         assert counts[4] == 0  # four 10s cannot make 24
+
+
+def test_deal_ranks_is_the_same_procedure():
+    rng = np.random.default_rng(3)
+    counts = Counter(sum(c in FACE_RANKS for c in deal_ranks(rng, "ood")) for _ in range(4000))
+    assert counts[0] == 0 and 0.45 < counts[1] / 4000 < 0.54 and 0.36 < counts[2] / 4000 < 0.45
 
 
 def test_the_old_deal_would_fail_the_test():
