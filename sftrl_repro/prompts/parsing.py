@@ -7,6 +7,11 @@ functions here scan for ``"key": value`` by hand:
 * total: every input string gives a result (``None`` when a field is absent), never an exception;
 * bounded: the answer is cut to :data:`MAX_ANSWER_CHARS` first and every scan is a single linear
   pass over at most that many characters, so a 1 MB answer costs the same as a 4 KB one.
+
+:func:`authors_field`, :func:`authors_fields` and :func:`authors_str_to_list` read fields the
+authors' way instead (LeslieTrue/SFTvsRL @ 5a6ea55, ``utils_general.re_match`` and
+``robust_str_to_list``: ``json.loads`` first, then one regular expression per key); the "official"
+reward modes use them.
 """
 
 from __future__ import annotations

@@ -115,8 +115,10 @@ class GPVerdict(NamedTuple):
     Attributes:
         reward: the scalar reward (see the module docstring).
         outcome: the outcome name (``'correct'``, ``'wrong_value'``, ``'wrong_numbers'``,
-            ``'illegal_formula'``, ``'wrong_cards'``; official mode adds ``'formula_errors'`` and
-            ``'partial_solution'``).
+            ``'illegal_formula'``, ``'wrong_cards'``; official mode adds ``'formula_errors'``
+            (token-sequence errors, with or without number penalties) and ``'partial_solution'``
+            (+1); its ``'wrong_value'`` is -1, or 0 for one of their solution strings whose float
+            value misses the target, and its ``'wrong_numbers'`` is -2 or -4).
         feedback: the user turn that follows a wrong answer (``"You failed this trial because ..."``);
             ``''`` for a correct one.
         cards_correct: whether the answer's ``"cards"`` equal the hand as a multiset (recognition
