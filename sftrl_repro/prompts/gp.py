@@ -86,7 +86,7 @@ def gp_prompt(cards: Sequence[str], *, rule: str, modality: str, target: int = 2
         target: the number the formula must equal (24 in the paper); replaces every ``24``.
         prompt_style: ``'authors'`` (default: their text, byte for byte) or ``'clean'``.
 
-    >>> gp_prompt(['A', '3', 'K', '6'], rule='id', modality='language').splitlines()[6]
+    >>> gp_prompt(['A', '3', 'K', '6'], rule='id', modality='language').splitlines()[7]
     "Cards: ['A', '3', 'K', '6']"
     """
     if rule not in FACE_CARD_MSG:
