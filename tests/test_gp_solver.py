@@ -1,4 +1,4 @@
-"""The exact solver: the solvable counts (1236 / 1362), soundness of every formula, brute-force agreement.
+"""The exact solver: the solvable counts (1236 / 1362), soundness of every formula, brute-force agreement."""
 
 import itertools
 import random
