@@ -129,7 +129,7 @@ class RLExperiment:
         from sftrl_repro.trainers.ppo import PPOConfig
         from sftrl_repro.trainers.sft import image_size_for
 
-        preset = PPOConfig.paper if self.scale == "paper" else PPOConfig.tiny
+        preset = {"paper": PPOConfig.paper, "small": PPOConfig.small, "tiny": PPOConfig.tiny}[self.scale]
         config = preset(self.task, self.modality, updates=self.updates, seed=self.seed, **self.ppo_overrides)
         size = image_size_for(self.scale, self.task)
         if self.modality == "vision" and size is not None:

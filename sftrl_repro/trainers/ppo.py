@@ -239,6 +239,22 @@ class PPOConfig:
         )
         return cls(**{**base, **overrides})
 
+    @classmethod
+    def small(cls, task: str, modality: str = "language", **overrides: Any) -> "PPOConfig":
+        """The ``small`` scale (SmolLM2-135M, text only): the paper's recipe sized for one GPU.
+
+        Differences from the paper's recipe, and why: one process with 256 transitions per update
+        (not 8 x 256: one GPU); micro-batches of 8 with 8 accumulation steps (a 135M model fits
+        many samples per pass; 4 optimizer steps per epoch, as the paper's 2048 / 1024 x 2); a
+        learning rate of 1e-5 and a gradient clip of 1.0 (a 135M model after a short SFT needs
+        larger steps than an 11B one); answers up to 128 tokens (a GP answer is ~55 tokens).
+        """
+        check_choice("modality", modality, ("language",))
+        base = dict(task=task, env_kwargs={"modality": modality}, num_envs=32, transitions_per_update=256,
+                    max_new_tokens=128, updates=20 if task == "gp" else 15, minibatch_size=8, grad_accum_steps=8,
+                    lr=1e-5, value_lr=1e-4, max_grad_norm=1.0, value_head_widths=(256, 128))
+        return cls(**{**base, **overrides})
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
