@@ -311,3 +311,55 @@ def test_optimizer_steps_follow_the_overshooting_rollout(tmp_path):
         assert m["lr"] > 0 and m["lr_end"] > 0 and m["first_step_ratio_dev"] == 0.0
     cfg = PPOConfig.tiny("gp", "language", updates=2, lr_schedule="cosine", lr=4e-3)
     assert metrics[1]["lr"] == pytest.approx(cfg.learning_rate(4e-3, 1, 0, metrics[1]["optimizer_steps"]))
+
+
+def test_deepspeed_branch_marks_every_boundary_and_steps_once_per_window(tmp_path):
+    """The engine protocol of DeepSpeed (0.19): set_gradient_accumulation_boundary before each
+    micro-batch, backward without its own 1/gas scaling (the trainer weights the window), and one
+    engine.step() per window; padding micro-batches are run too, so all ranks agree."""
+    from ppo_toy import SpaceEnv, toy_config
+
+    from sftrl_repro.experiments import Run
+    from sftrl_repro.models import load_policy
+    from sftrl_repro.trainers.ppo import PPOTrainer, plan_update
+
+    config = toy_config(1, transitions_per_update=8, num_envs=8, minibatch_size=2, grad_accum_steps=3, ppo_epochs=1)
+    policy = load_policy("tiny", "language", seed=0, base="random")
+    trainer = PPOTrainer(policy, config, Run("ds", config.to_dict(), root=tmp_path), make_env=SpaceEnv, progress=False)
+    calls = []
+
+    class FakeEngine(torch.nn.Module):
+        def __init__(self, module, optimizer):
+            super().__init__()
+            self.module, self.opt = module, optimizer
+
+        def forward(self, *args, **kwargs):
+            return self.module(*args, **kwargs)
+
+        def set_gradient_accumulation_boundary(self, is_boundary):
+            calls.append(("boundary", is_boundary))
+
+        def backward(self, loss, scale_wrt_gas=True):
+            calls.append(("backward", scale_wrt_gas))
+            loss.backward()
+
+        def step(self):
+            calls.append(("step", self.opt.param_groups[0]["lr"]))
+            self.opt.step()
+            self.opt.zero_grad()
+
+        def get_global_grad_norm(self):
+            return 1.0
+
+    trainer.model, trainer.deepspeed = FakeEngine(trainer.model, trainer.optimizer), True
+    transitions = trainer.rollout(0)
+    n = len(transitions)
+    plan = plan_update([n, n + 6], config)  # another rank holds 3 more micro-batches
+    orders = trainer.micro_batch_orders(n, 0)
+    diag = trainer.optimise(trainer.prepare_batch(transitions, orders[0]), 0, plan, orders)
+    boundaries = [b for kind, b in calls if kind == "boundary"]
+    assert len(boundaries) == plan.micro_batches == (n + 6 + 1) // 2  # padding micro-batches included
+    assert boundaries == [j == w[-1] for w in plan.windows() for j in w]
+    assert all(flag is False for kind, flag in calls if kind == "backward")
+    steps = [lr for kind, lr in calls if kind == "step"]
+    assert len(steps) == diag["optimizer_steps"] == plan.optimizer_steps and steps == [config.lr] * len(steps)
