@@ -6,7 +6,11 @@
    answers are the same; reported as transitions per second and their ratio (target >= 5x).
 2. One PPO update of the tiny preset split into rollout / log-prob recompute / optimisation.
 
-Run: ``python benchmarks/bench_rollout.py`` (2 CPU threads; takes about a minute).
+3. ``--small``: the ``small`` scale (SmolLM2-135M) on the CPU: time of one PPO update and of one
+   evaluation at small budgets (the figures the README quotes).
+
+Run: ``python benchmarks/bench_rollout.py`` (2 CPU threads; takes about a minute);
+``python benchmarks/bench_rollout.py --small`` (a few minutes).
 """
 
 from __future__ import annotations
@@ -47,7 +51,48 @@ def bench_update(policy) -> dict[str, float]:
     return {k: metrics[k] for k in ("time_rollout_s", "time_recompute_s", "time_optimise_s", "rollout_transitions")}
 
 
+def bench_small(episodes: int = 2, eval_n: int = 4, max_new_tokens: int = 48) -> dict[str, float]:
+    """One PPO update and one evaluation of SmolLM2-135M on GP-L, on the CPU, at small budgets."""
+    from sftrl_repro.evaluation import evaluate
+
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    policy = load_policy("small", "language")
+    out["load_s"] = time.perf_counter() - start
+    config = PPOConfig.small("gp", updates=1, episodes_per_update=episodes, num_envs=episodes,
+                             max_new_tokens=max_new_tokens, ppo_epochs=1, minibatch_size=2, grad_accum_steps=64)
+    with tempfile.TemporaryDirectory() as root:
+        trainer = PPOTrainer(policy, config, Run("bench", config.to_dict(), root=root), progress=False)
+        m = trainer.train()[-1]
+    out.update({k: m[k] for k in ("time_rollout_s", "time_recompute_s", "time_optimise_s", "rollout_transitions",
+                                  "optimizer_steps")})
+    policy.model.eval()
+    start = time.perf_counter()
+    row = evaluate(policy, "gp", "id", n=eval_n, num_envs=eval_n, max_new_tokens=max_new_tokens)
+    out["eval_s"], out["eval_answers"], out["eval_episodes"] = time.perf_counter() - start, row["answers"], eval_n
+    return out
+
+
+def main_small() -> int:
+    torch.set_num_threads(2)
+    s = bench_small()
+    update = s["time_rollout_s"] + s["time_recompute_s"] + s["time_optimise_s"]
+    print(f"small scale (SmolLM2-135M, GGUF Q4_1 dequantised to float32), CPU, {torch.get_num_threads()} threads")
+    print(f"  load                         : {s['load_s']:7.1f} s")
+    print(f"  one PPO update ({int(s['rollout_transitions'])} transitions, 1 epoch, {int(s['optimizer_steps'])} steps): "
+          f"{update:7.1f} s  (rollout {s['time_rollout_s']:.1f}, recompute {s['time_recompute_s']:.1f}, "
+          f"optimise {s['time_optimise_s']:.1f})")
+    n = s["rollout_transitions"]
+    print(f"  per transition               : {update / n:7.2f} s  (rollout {s['time_rollout_s'] / n:.2f}, "
+          f"recompute {s['time_recompute_s'] / n:.2f}, optimise 1 epoch {s['time_optimise_s'] / n:.2f})")
+    print(f"  evaluation (GP ID, {int(s['eval_episodes'])} hands, {int(s['eval_answers'])} answers): {s['eval_s']:7.1f} s"
+          f"  ({s['eval_s'] / s['eval_episodes']:.2f} s per hand)")
+    return 0
+
+
 def main() -> int:
+    if "--small" in sys.argv:
+        return main_small()
     torch.set_num_threads(2)
     policy = load_policy("tiny", "language", seed=0, base="random")
     r = bench_rollout(policy)
