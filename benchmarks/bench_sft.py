@@ -56,7 +56,7 @@ def trl_tokens_per_second(data, *, steps: int, warmup: int, batch: int) -> float
     with tempfile.TemporaryDirectory() as out:
         config = SFTRunConfig(output_dir=out, max_steps=steps, save_steps=(warmup,), per_device_batch_size=batch,
                               learning_rate=1e-3, logging_steps=steps, report_to="none")
-        result = train_sft(load_policy("tiny", "language"), data, config, callbacks=[timer])
+        result = train_sft(load_policy("tiny", "language", base="random"), data, config, callbacks=[timer])
     first, last = result.checkpoints
     return (last.trained_tokens - first.trained_tokens) / (timer.end - timer.start)
 
@@ -84,7 +84,7 @@ def plain_batches(policy, data, *, batch: int):
 
 def plain_tokens_per_second(data, *, steps: int, warmup: int, batch: int) -> float:
     """Tokens/s of a minimal loop: forward with labels, backward, clip, AdamW step."""
-    policy = load_policy("tiny", "language")
+    policy = load_policy("tiny", "language", base="random")
     model = policy.model.train()
     batches = plain_batches(policy, data, batch=batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98), weight_decay=0.0)

@@ -78,7 +78,7 @@ def test_suboptimal_trajectories_hold_real_feedback_then_the_correction(modality
 def test_demonstrations_tokenize_with_assistant_masks_for_trl():
     from sftrl_repro.models import load_policy
 
-    policy = load_policy("tiny", "language")
+    policy = load_policy("tiny", "language", base="random")
     row = gp_suboptimal_dataset(1, seed=0, max_wrong=2)[0]
     out = policy.tokenizer.apply_chat_template(row["messages"], return_dict=True, return_assistant_tokens_mask=True)
     marked = [t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m]

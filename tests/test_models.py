@@ -28,7 +28,7 @@ def _batch(modality: str, image_size: int = 96):
 
 @pytest.fixture(scope="module", params=["language", "vision"])
 def tiny(request):
-    return load_policy("tiny", request.param, seed=1)
+    return load_policy("tiny", request.param, seed=1, base="random")
 
 
 # ------------------------------------------------------------------------------------ tokenizer
@@ -126,8 +126,8 @@ def test_save_load_round_trip(tiny, tmp_path):
 
 # ------------------------------------------------------------------------------------ factories
 def test_tiny_architectures():
-    text = load_policy("tiny", "language")
-    vision = load_policy("tiny", "vision")
+    text = load_policy("tiny", "language", base="random")
+    vision = load_policy("tiny", "vision", base="random")
     assert type(text.model).__name__ == "LlamaForCausalLM"
     assert type(vision.model).__name__ == "MllamaForConditionalGeneration"
     assert vision.model.config.text_config.cross_attention_layers == list(TinySpec().cross_attention_layers)
@@ -136,15 +136,15 @@ def test_tiny_architectures():
         assert sum(p.numel() for p in policy.model.parameters()) < 3_000_000
         assert policy.model.dtype == torch.float32 and policy.device.type == "cpu"
     # Same seed, same weights; another seed, other weights.
-    same = load_policy("tiny", "language")
-    other = load_policy("tiny", "language", seed=1)
+    same = load_policy("tiny", "language", base="random")
+    other = load_policy("tiny", "language", seed=1, base="random")
     w = lambda p: p.model.get_input_embeddings().weight  # noqa: E731
     assert torch.equal(w(text), w(same)) and not torch.equal(w(text), w(other))
 
 
 def test_paper_path_through_a_small_mllama_checkpoint(tmp_path):
     """``scale='paper'`` loads any Mllama folder: bf16, SDPA, the package's template, cross-attention mask."""
-    load_policy("tiny", "vision").save(tmp_path / "mini-mllama")
+    load_policy("tiny", "vision", base="random").save(tmp_path / "mini-mllama")
     paper = load_policy("paper", "vision", model_name=str(tmp_path / "mini-mllama"))
     assert paper.model.dtype == torch.bfloat16
     assert paper.model.config._attn_implementation == "sdpa"
@@ -185,7 +185,7 @@ def test_user_errors_name_valid_values(tmp_path):
         load_policy("small", "vision")
     with pytest.raises(ValueError, match="no config.json"):
         load_policy("tiny", "language", checkpoint=tmp_path)
-    text = load_policy("tiny", "language")
+    text = load_policy("tiny", "language", base="random")
     convs, _ = _batch("language")
     with pytest.raises(ValueError, match="text-only policy"):
         text.generate(convs, [render_hand(*HANDS[0], 96)] * 2)

@@ -192,3 +192,11 @@ def test_load_policy_builds_and_caches_the_pretrained_base(tmp_path, monkeypatch
     again = load_policy("tiny", "language", base="pretrained", device="cpu")
     first = dict(policy.model.named_parameters())
     assert all(torch.equal(p, first[k]) for k, p in again.model.named_parameters())
+
+
+def test_the_pretrained_base_is_the_default():
+    import inspect
+
+    from sftrl_repro.models import load_policy
+
+    assert inspect.signature(load_policy).parameters["base"].default == "pretrained"

