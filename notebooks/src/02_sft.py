@@ -73,6 +73,7 @@ check_int("steps", steps, low=1)
 check_int("seed", seed, low=0)
 check_choice("smoke", smoke, (True, False))
 smoke = smoke or os.environ.get("SFTRL_SMOKE") == "1"  # CI runs every notebook in smoke mode
+base = "random" if smoke else "pretrained"  # tiny: the package's pretrained base (05_base); random keeps smoke short
 if scale == "small" and variant == "vl":
     raise ValueError("scale='small' with variant='vl' is not valid: SmolLM2 reads text only; use 'tiny' or 'paper'")
 
@@ -107,7 +108,7 @@ print(answer if isinstance(answer, str) else answer[0]["text"])
 # %%
 config = sft_run_config(scale, task, variant, sft_run_dir(scale, task, variant, seed=seed, max_steps=steps),
                         max_steps=steps, seed=seed, report_to="none")
-result = train_sft(lambda: load_policy(scale, modality, seed=seed), data, config)
+result = train_sft(lambda: load_policy(scale, modality, seed=seed, base=base), data, config)
 
 # %%
 checkpoints = pd.DataFrame([{"step": c.step, "trained_tokens": c.trained_tokens,
@@ -126,7 +127,7 @@ print(losses.iloc[[0, len(losses) // 2, -1]].round(3).to_string(index=False))
 # `success`: episodes solved within the paper's attempt budget (± binomial standard error).
 
 # %%
-table = evaluate_sft_run(result, task, variant, initial=load_policy(scale, modality, seed=seed), n=n_eval,
+table = evaluate_sft_run(result, task, variant, initial=load_policy(scale, modality, seed=seed, base=base), n=n_eval,
                          image_size=image_size)
 write_csv_atomic(out_results / f"{name}.csv", table)
 print(table.round(3).to_string(index=False))
