@@ -63,8 +63,9 @@ run_sft_steps, run_updates, run_eval_n = (6, 1, min(eval_n, 4)) if smoke else (s
 if scale == "paper":  # the paper scale is read from finished cluster runs (scripts/slurm/), never trained here
     run_sft_steps, run_updates, run_eval_n = (PAPER_RUNS["virl"][k] for k in ("sft_steps", "updates", "eval_n"))
 overrides = {"transitions_per_update": 8, "num_envs": 4, "max_new_tokens": 32} if smoke else {}
+base = "random" if smoke else "pretrained"  # tiny: the pretrained base, as 02_sft; random keeps smoke short
 experiment = RLExperiment(task="virl", variant=variant, scale=scale, seed=seed, sft_steps=run_sft_steps,
-                          updates=run_updates, eval_n=run_eval_n, ppo_overrides=overrides, eval_max_new_tokens=32 if smoke else 80)
+                          updates=run_updates, eval_n=run_eval_n, ppo_overrides=overrides, base=base, eval_max_new_tokens=32 if smoke else 80)
 suffix = "" if scale == "tiny" else f"_{scale}"
 out_results = runs_dir() / "smoke" / "results" if smoke else results_dir()
 out_figures = runs_dir() / "smoke" / "figures" if smoke else figures_dir()

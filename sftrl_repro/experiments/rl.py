@@ -63,8 +63,8 @@ class RLExperiment:
         splits: evaluation splits (default: ID and rule OOD, plus visual OOD for ``vl``).
         ppo_overrides: fields of :class:`~sftrl_repro.trainers.ppo.PPOConfig` over the scale's preset.
         eval_max_new_tokens: answer cap in evaluation.
-        base: ``tiny`` only: the base the SFT init starts from, ``'random'`` or ``'pretrained'``
-            (``load_policy(..., base=...)``); ``'random'`` is for quick process checks.
+        base: ``tiny`` only: the base the SFT init starts from, ``'pretrained'`` (the package's
+            pretrained tiny base) or ``'random'`` (quick process checks); ``load_policy(..., base=...)``.
         init: an SFT checkpoint folder to start from instead of this experiment's own SFT run (a
             cluster SFT checkpoint, e.g. ``runs/sft/paper-gp-l-seed0-1600steps/checkpoints/checkpoint-400``).
         eval_greedy: evaluate with greedy decoding instead of the authors' (the checkpoint's
@@ -81,7 +81,7 @@ class RLExperiment:
     splits: tuple[str, ...] | None = None
     ppo_overrides: dict[str, Any] = field(default_factory=dict)
     eval_max_new_tokens: int = 128
-    base: str = "random"
+    base: str = "pretrained"
     init: str | None = None
     eval_greedy: bool = False
 
@@ -106,9 +106,9 @@ class RLExperiment:
 
     @property
     def run_id(self) -> str:
-        """``<scale>-<task>-<variant>-seed<seed>-sft<steps>-<updates>updates`` (``-pretrained`` for a
-        tiny pretrained base): the folder under ``runs/ppo/``."""
-        base = "-pretrained" if self.scale == "tiny" and self.base == "pretrained" else ""
+        """``<scale>-<task>-<variant>-seed<seed>-sft<steps>-<updates>updates`` (``-random`` for a tiny
+        run from a random base): the folder under ``runs/ppo/``."""
+        base = "-random" if self.scale == "tiny" and self.base == "random" else ""
         return (f"{self.scale}-{self.task}-{self.variant}-seed{self.seed}-sft{self.sft_steps}"
                 f"-{self.updates}updates{base}")
 
@@ -144,7 +144,8 @@ def init_checkpoint(exp: RLExperiment, *, n_demos: int | None = None):
     from sftrl_repro.trainers.sft import DEFAULT_DEMOS, image_size_for, sft_run_config, sft_run_dir, train_sft
 
     config = sft_run_config(exp.scale, exp.task, exp.variant,
-                            sft_run_dir(exp.scale, exp.task, exp.variant, seed=exp.seed, max_steps=exp.sft_steps),
+                            sft_run_dir(exp.scale, exp.task, exp.variant, seed=exp.seed, max_steps=exp.sft_steps,
+                                        base=exp.base),
                             max_steps=exp.sft_steps, seed=exp.seed, report_to="none")
     data = sft_dataset(exp.task, exp.variant, n_demos or DEFAULT_DEMOS[exp.scale], seed=exp.seed,
                        image_size=image_size_for(exp.scale, exp.task))

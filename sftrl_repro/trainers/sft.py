@@ -531,11 +531,13 @@ def plot_sft_run(losses, evaluation, *, title: str = ""):
 DEFAULT_DEMOS = {"tiny": 2000, "small": 10000, "paper": 20000}
 
 
-def sft_run_dir(scale: str, task: str, variant: str, *, seed: int, max_steps: int) -> Path:
-    """``runs/sft/<scale>-<task>-<variant>-seed<seed>-<max_steps>steps``: the default run folder."""
+def sft_run_dir(scale: str, task: str, variant: str, *, seed: int, max_steps: int, base: str = "pretrained") -> Path:
+    """``runs/sft/<scale>-<task>-<variant>-seed<seed>-<max_steps>steps``: the default run folder
+    (``-random`` appended for a tiny run from a random base, so it never mixes with the pretrained one)."""
     from sftrl_repro.paths import runs_dir
 
-    return runs_dir() / "sft" / f"{scale}-{task}-{variant}-seed{seed}-{max_steps}steps"
+    suffix = "-random" if scale == "tiny" and base == "random" else ""
+    return runs_dir() / "sft" / f"{scale}-{task}-{variant}-seed{seed}-{max_steps}steps{suffix}"
 
 
 def main(argv: Sequence[str] | None = None) -> SFTResult:
@@ -557,8 +559,9 @@ def main(argv: Sequence[str] | None = None) -> SFTResult:
     parser.add_argument("--run-dir", "--output-dir", dest="output_dir", default=None,
                         help="the run folder (default: runs/sft/<scale>-<task>-<variant>-seed<seed>-<steps>steps, "
                              "the folder the notebooks read)")
-    parser.add_argument("--base", choices=("random", "pretrained"), default="random",
-                        help="tiny only: start from a random init or the package's pretrained tiny base")
+    parser.add_argument("--base", choices=("random", "pretrained"), default="pretrained",
+                        help="tiny only: the package's pretrained tiny base (default) or a random init "
+                             "('random': quick process checks)")
     parser.add_argument("--eval-n", type=int, default=0,
                         help="after training, evaluate every checkpoint on this many episodes per split "
                              "(written to <run-dir>/eval/<checkpoint>.json; 0: no evaluation)")
@@ -568,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> SFTResult:
     save_steps = tuple(int(s) for s in args.save_steps.split(",")) if args.save_steps else None
     probe = sft_run_config(args.scale, args.task, args.variant, "unused", max_steps=args.steps)
     output_dir = args.output_dir or sft_run_dir(args.scale, args.task, args.variant, seed=args.seed,
-                                                max_steps=probe.max_steps)
+                                                max_steps=probe.max_steps, base=args.base)
     config = sft_run_config(args.scale, args.task, args.variant, output_dir, max_steps=args.steps,
                             save_steps=save_steps, seed=args.seed)
     modality = "vision" if args.variant == "vl" else "language"
