@@ -174,10 +174,16 @@ def test_pretraining_resumes_to_the_same_weights_and_refuses_a_changed_config(tm
 def test_vision_base_starts_from_the_text_base(tmp_path):
     text = _micro(steps=2)
     config = _micro(modality="vision", corpus=MICRO_VISION_CORPUS, replay=TEXT_CORPUS, replay_every=2,
-                    init_from=text, steps=2, image_batch=2)
+                    init_from=text, steps=2, image_batch=2, cross_gate_init=0.5)
     run = pretrain_base(config, root=tmp_path, progress=False)
     assert run.done and (tmp_path / text.run_id() / "DONE").is_file()
     assert [r["images"] for r in run.metrics()] == [2, 2]  # step 1 images, step 2 a text (replay) step
+    from sftrl_repro.models.policy import Policy
+
+    gates = [p for n, p in Policy.load(run.path / BASE_DIR, device="cpu").model.named_parameters()
+             if n.endswith("cross_attn_attn_gate")]
+    assert gates and all(abs(float(g) - 0.5) < 0.1 for g in gates)  # opened, then trained 1 image step
+    assert "cross_gate_init" not in text.to_dict()  # older configs keep their hash
 
 
 def test_load_policy_builds_and_caches_the_pretrained_base(tmp_path, monkeypatch):

@@ -77,6 +77,9 @@ class PretrainConfig:
         num_threads: torch threads while training.
         version: the package's base-building code version (:data:`BASE_VERSION`), so that a code
             change that alters the base (not seen in the config) makes a new run.
+        cross_gate_init: vision only: value the cross-attention gates start at after the text
+            weights are copied (``None``: Mllama's 0, which leaves the image unread at this scale:
+            the gates stay closed; measured). Open gates let the image in from the first step.
         corpus_digest: :func:`~sftrl_repro.data.pretrain.corpus_digest` of the corpora (set by
             :func:`default_config`), so that a change of a borrowed template makes a new run.
     """
@@ -103,6 +106,7 @@ class PretrainConfig:
     num_threads: int = 1
     corpus_digest: str = ""
     version: int = BASE_VERSION
+    cross_gate_init: float | None = None
 
     def __post_init__(self) -> None:
         check_choice("modality", self.modality, ("language", "vision"))
@@ -112,7 +116,12 @@ class PretrainConfig:
         check_int("num_threads", self.num_threads, low=1)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out.get("cross_gate_init") is None:  # a field added later: absent keeps older hashes
+            out.pop("cross_gate_init", None)
+        if out.get("init_from") and out["init_from"].get("cross_gate_init") is None:
+            out["init_from"].pop("cross_gate_init", None)
+        return out
 
     def run_id(self) -> str:
         """``tiny-base-<modality>-<hash of the config>``: a changed config is a new run."""
@@ -126,8 +135,8 @@ def default_config(modality: str, spec: TinySpec | None = None) -> PretrainConfi
     if modality == "language":
         return text
     return with_digest(PretrainConfig(modality="vision", spec=spec or BASE_SPEC, corpus=VISION_CORPUS,
-                                      replay=TEXT_CORPUS, replay_every=3, init_from=text, steps=300,
-                                      learning_rate=1e-3, warmup_steps=10))
+                                      replay=TEXT_CORPUS, replay_every=4, init_from=text, steps=300,
+                                      learning_rate=1.5e-3, warmup_steps=10, cross_gate_init=0.5))
 
 
 def with_digest(config: PretrainConfig) -> PretrainConfig:
@@ -317,6 +326,11 @@ def _train(run: Run, config: PretrainConfig, root, progress, stop_after, tqdm, P
         text = Policy.load(Path(run.path.parent) / config.init_from.run_id() / BASE_DIR, device="cpu",
                            dtype=torch.float32)
         copy_text_into_vision(text.model, model, config.spec)
+        if config.cross_gate_init is not None:
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    if name.endswith(("cross_attn_attn_gate", "cross_attn_mlp_gate")):
+                        p.fill_(config.cross_gate_init)
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]

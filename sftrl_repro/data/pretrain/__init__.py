@@ -68,7 +68,7 @@ class CorpusSpec:
 
 #: The text base's corpus; the vision base trains on :data:`VISION_CORPUS` and replays this one.
 TEXT_CORPUS = CorpusSpec()
-VISION_CORPUS = CorpusSpec(weights=(("card_caption", 0.7), ("street_scene", 0.3)))
+VISION_CORPUS = CorpusSpec(weights=(("card_caption", 0.8), ("street_scene", 0.2)))
 
 
 @dataclass
