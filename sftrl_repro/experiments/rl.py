@@ -44,6 +44,10 @@ from sftrl_repro.utils.params import check_choice, check_int
 PAPER_RUNS = {"gp": {"sft_steps": 1600, "updates": 20, "eval_n": 234},
               "virl": {"sft_steps": 1600, "updates": 15, "eval_n": 48}}
 
+#: The SFT checkpoints the paper starts RL from (configs/sft_paper.yaml ``init_step``; the paper
+#: names none for the VL variants, which use the L steps unless an init is given).
+PAPER_INIT_STEPS = {"gp": 400, "virl": 25}
+
 #: Metrics kept from each evaluation row.
 EVAL_KEYS = ("success", "success_se", "per_step_accuracy", "per_step_accuracy_se", "first_attempt_success",
              "rule_reading", "recognition", "episodes", "answers")
@@ -112,14 +116,27 @@ class RLExperiment:
         return (f"{self.scale}-{self.task}-{self.variant}-seed{self.seed}-sft{self.sft_steps}"
                 f"-{self.updates}updates{base}")
 
+    def init_path(self) -> str | None:
+        """The init checkpoint: :attr:`init`, else at the paper scale the cluster SFT run's checkpoint
+        at the paper's init step (``runs/sft/paper-...-<sft_steps>steps/checkpoints/checkpoint-<step>``),
+        else ``None`` (this experiment's own SFT run, trained if missing, gives its final checkpoint)."""
+        if self.init:
+            return self.init
+        if self.scale == "paper":
+            from sftrl_repro.trainers.sft import sft_run_dir
+
+            run = sft_run_dir("paper", self.task, self.variant, seed=self.seed, max_steps=self.sft_steps)
+            return str(run / "checkpoints" / f"checkpoint-{PAPER_INIT_STEPS[self.task]}")
+        return None
+
     def command(self) -> str:
         """The command line that makes this run (what :class:`MissingRunError` prints)."""
         parts = [f"--scale {self.scale}", f"--task {self.task}", f"--variant {self.variant}", f"--seed {self.seed}",
                  f"--sft-steps {self.sft_steps}", f"--updates {self.updates}", f"--eval-n {self.eval_n}"]
         if self.scale == "tiny":
             parts.append(f"--base {self.base}")
-        if self.init:
-            parts.append(f"--init {self.init}")
+        if self.init_path():
+            parts.append(f"--init {self.init_path()}")
         launch = ("accelerate launch --config_file configs/accelerate_ppo_zero2.yaml -m sftrl_repro.trainers.ppo"
                   if self.scale == "paper" else "python -m sftrl_repro.trainers.ppo")
         return f"{launch} {' '.join(parts)}"
@@ -231,7 +248,12 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, run_
     from sftrl_repro.trainers.ppo import PPOTrainer
 
     accelerator = Accelerator(cpu=not _cuda())
-    init_path = exp.init or init_checkpoint(exp).final.path
+    init_path = exp.init_path()
+    if init_path is None:
+        init_path = init_checkpoint(exp).final.path
+    elif not (Path(init_path) / "config.json").is_file():
+        raise MissingRunError(f"the init checkpoint {init_path} is missing; make it with the SFT run "
+                              f"(scripts/slurm/sft.sbatch {exp.task} {exp.variant} {exp.seed}) or pass another init")
     record = find_sft_record(init_path)
     config = exp.ppo_config()
     run = Run(path.name, {"experiment": asdict(exp), "ppo": config.to_dict(), "init": str(init_path)}, root=path.parent)
