@@ -90,3 +90,15 @@ def test_ppo_command_line_writes_the_run_layout_the_notebooks_read(tmp_path):
     paper = RLExperiment(task="gp", variant="l", scale="paper", updates=20, sft_steps=1600, eval_n=234)
     with pytest.raises(MissingRunError, match="sbatch scripts/slurm/ppo.sbatch gp l 0"):
         run_rl_experiment(paper, run_dir=tmp_path / "nothing", train=False)
+
+
+def test_sft_command_line_writes_its_run_folder_and_checkpoint_evaluations(tmp_path):
+    from sftrl_repro.trainers.sft import main
+
+    run_dir = tmp_path / "sft"
+    result = main(["--scale", "tiny", "--task", "gp", "--variant", "l", "--base", "random", "--steps", "2",
+                   "--save-steps", "1", "--demos", "8", "--run-dir", str(run_dir), "--eval-n", "1"])
+    assert [c.step for c in result.checkpoints] == [1, 2] and (run_dir / "DONE").is_file()
+    rows = json.loads((run_dir / "eval" / "checkpoint-2.json").read_text())
+    assert [r["split"] for r in rows] == ["id", "rule_ood"] and rows[0]["step"] == 2 and rows[0]["episodes"] == 1
+    assert sorted(p.name for p in (run_dir / "eval").iterdir()) == ["checkpoint-1.json", "checkpoint-2.json"]
