@@ -189,18 +189,20 @@ def find_sft_record(checkpoint: str | Path):
     return None
 
 
-def _init_meter(policy, exp: RLExperiment, record):
-    """A compute meter holding the init's SFT tokens (D_init of the paper's formula)."""
+def init_meter(policy, task: str, record):
+    """A compute meter holding an SFT checkpoint's tokens (D_init of the paper's formula): trained
+    tokens plus 1600 per image, the convention of both arms of the study."""
     from sftrl_repro.flops import ComputeMeter
     from sftrl_repro.flops.formulas import IMAGE_TOKENS
 
-    meter = ComputeMeter.for_model(policy.model, exp.task)
+    meter = ComputeMeter.for_model(policy.model, task)
     if record is not None:
         meter.tokens_sft = int(record.trained_tokens + IMAGE_TOKENS * record.trained_images)
     return meter
 
 
-def _evaluate_policy(policy, exp: RLExperiment, accelerator=None) -> list[dict[str, Any]]:
+def evaluate_policy(policy, exp: RLExperiment, accelerator=None) -> list[dict[str, Any]]:
+    """The experiment's evaluation protocol on one policy: one row (dict) per split."""
     from sftrl_repro.evaluation import evaluate
     from sftrl_repro.trainers.sft import image_size_for
 
@@ -263,7 +265,7 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, run_
         file = eval_dir / f"update_{update:04d}.json"
         if file.is_file():
             return json.loads(file.read_text())
-        rows = _evaluate_policy(policy, exp, accelerator)
+        rows = evaluate_policy(policy, exp, accelerator)
         if accelerator.is_main_process:
             write_json_atomic(file, rows)
         accelerator.wait_for_everyone()
@@ -271,7 +273,7 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, run_
 
     kwargs = {"base": exp.base} if exp.scale == "tiny" else {}
     policy = load_policy(exp.scale, exp.modality, checkpoint=init_path, device=accelerator.device, **kwargs)
-    meter = _init_meter(policy, exp, record)
+    meter = init_meter(policy, exp.task, record)
     init_gflops = meter.flops("paper") / 1e9  # before PPO adds to the meter
     cached_eval(policy, 0)
     if not run.done:

@@ -1,0 +1,261 @@
+"""The study of the paper (Sec. 5, Fig 5-7): SFT and RL scaled from one SFT init, every checkpoint
+evaluated in-distribution and out-of-distribution, on one compute axis.
+
+For one task x variant x seed, :func:`run_study` does what the paper does, at any scale:
+
+1. **SFT run** from the base on in-distribution demonstrations (``trainers.sft``), with a checkpoint
+   at ``init_steps`` and ``sft_checkpoints`` more, evenly spaced up to ``sft_steps``. The checkpoint
+   at ``init_steps`` is **the init** (the paper's GP-L init is step 400 of a 1600-step run); the later
+   ones are **the SFT arm**: SFT continued from the init, on the same data, in the same run.
+2. **RL arm**: multi-turn PPO with sequential revision from the init (``trainers.ppo``; ID rule,
+   black suits, training city), a checkpoint every ``rl_checkpoint_every`` updates.
+3. **Evaluation** of the init and of every checkpoint of both arms on ID, rule OOD and (VL) visual
+   OOD, ``eval_n`` episodes per split (cached per checkpoint, so a rerun only evaluates what is new).
+4. **One compute axis** (paper App. C.3): ``X_SFT = 6 N (D_init + D_SFT)``,
+   ``X_RL = 6 N (D_init + D_RL) + 2 N lambda D_RL``, with ``D`` counted the same way in both arms
+   (prompt + answer tokens of every trained sample, 1600 tokens per image): the init sits at the
+   same x in both arms.
+
+Every stage is a run folder under ``runs/study/<run-id>/`` (``sft/``, ``ppo/``, ``eval/``) that
+resumes after a kill and refuses a changed config. :func:`run_study_seeds` runs several seeds and
+:func:`write_study_results` writes ``results/study_<task>_<variant>.csv`` (see :data:`COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sftrl_repro.paths import results_dir, runs_dir
+from sftrl_repro.utils.io import write_csv_atomic, write_json_atomic
+from sftrl_repro.utils.params import check_choice, check_int
+
+TASKS, VARIANTS, SCALES = ("gp", "virl"), ("l", "vl"), ("tiny", "small", "paper")
+METHODS = ("init", "sft", "rl")
+
+#: Columns of ``results/study_<task>_<variant>.csv``, one row per (method, seed, step, split).
+#: ``step`` is the SFT step for ``init`` and ``sft`` rows and the PPO update for ``rl`` rows;
+#: ``gflops`` is the training compute on the paper's axis (init included in both arms);
+#: ``success`` is GP episode success within the verification budget / V-IRL route success;
+#: ``per_step_accuracy`` (V-IRL), ``rule_reading`` (GP: the ``"number"`` field right under the
+#: stated rule) and ``recognition`` (GP-VL: the four cards recognised) are ``NaN`` elsewhere.
+COLUMNS = ("task", "variant", "scale", "method", "seed", "step", "gflops", "split", "success", "success_se",
+           "n_episodes", "per_step_accuracy", "per_step_accuracy_se", "rule_reading", "recognition",
+           "first_attempt_success")
+
+#: Episodes per split and checkpoint at the small scales (the paper's 234 hands / 48 routes are too
+#: few to see OOD differences of a few points: SE 2-3 points at 10-20%).
+POWERED_EVAL_N = {"gp": 1000, "virl": 200}
+
+
+@dataclass
+class StudyConfig:
+    """One task x variant of the study, at one scale, for one seed.
+
+    Attributes:
+        task: ``'gp'`` (GeneralPoints) or ``'virl'`` (V-IRL).
+        variant: ``'l'`` (text) or ``'vl'`` (vision).
+        scale: ``'tiny'``, ``'small'`` or ``'paper'``.
+        seed: seed of the demonstrations, the SFT data order, PPO's episodes and sampling.
+        base: ``tiny`` only: ``'pretrained'`` (the package's base model) or ``'random'``.
+        init_steps: SFT steps of the init checkpoint.
+        sft_steps: steps of the whole SFT run; the SFT arm is its checkpoints after ``init_steps``.
+        sft_checkpoints: checkpoints of the SFT arm, evenly spaced in ``(init_steps, sft_steps]``.
+        n_demos: demonstrations generated for SFT (default: the scale's).
+        rl_updates: PPO updates of the RL arm.
+        rl_checkpoint_every: evaluate (and keep) a PPO checkpoint every this many updates.
+        eval_n: episodes per split and checkpoint (default :data:`POWERED_EVAL_N` below the paper
+            scale, the paper's protocol at the paper scale).
+        splits: evaluation splits (default ID and rule OOD, plus visual OOD for ``vl``).
+        eval_kwargs: keyword arguments of :func:`sftrl_repro.evaluation.evaluate` (decoding etc.).
+        sft_overrides: fields of :class:`~sftrl_repro.trainers.sft.SFTRunConfig` over the preset.
+        ppo_overrides: fields of :class:`~sftrl_repro.trainers.ppo.PPOConfig` over the preset.
+    """
+
+    task: str = "gp"
+    variant: str = "l"
+    scale: str = "tiny"
+    seed: int = 0
+    base: str = "pretrained"
+    init_steps: int = 60
+    sft_steps: int = 300
+    sft_checkpoints: int = 4
+    n_demos: int | None = None
+    rl_updates: int = 8
+    rl_checkpoint_every: int = 2
+    eval_n: int | None = None
+    splits: tuple[str, ...] | None = None
+    eval_kwargs: dict[str, Any] = field(default_factory=dict)
+    sft_overrides: dict[str, Any] = field(default_factory=dict)
+    ppo_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, TASKS)
+        check_choice("variant", self.variant, VARIANTS)
+        check_choice("scale", self.scale, SCALES)
+        check_choice("base", self.base, ("pretrained", "random"))
+        check_int("seed", self.seed, low=0)
+        check_int("init_steps", self.init_steps, low=1)
+        check_int("sft_steps", self.sft_steps, low=self.init_steps + 1)
+        check_int("sft_checkpoints", self.sft_checkpoints, low=1, high=self.sft_steps - self.init_steps)
+        check_int("rl_updates", self.rl_updates, low=1)
+        check_int("rl_checkpoint_every", self.rl_checkpoint_every, low=1, high=self.rl_updates)
+        if self.scale == "small" and self.variant == "vl":
+            raise ValueError("scale='small' with variant='vl' is not valid: SmolLM2 reads text only")
+        if self.eval_n is None and self.scale != "paper":
+            self.eval_n = POWERED_EVAL_N[self.task]
+        if self.eval_n is not None:
+            check_int("eval_n", self.eval_n, low=1)
+        if self.splits is None:
+            self.splits = ("id", "rule_ood", "visual_ood") if self.variant == "vl" else ("id", "rule_ood")
+        self.splits = tuple(self.splits)
+
+    @property
+    def modality(self) -> str:
+        return "vision" if self.variant == "vl" else "language"
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.scale}-{self.task}-{self.variant}-{self.base}-seed{self.seed}"
+
+    @property
+    def sft_save_steps(self) -> tuple[int, ...]:
+        """The init step, then ``sft_checkpoints`` evenly spaced steps up to ``sft_steps``."""
+        span = self.sft_steps - self.init_steps
+        later = {self.init_steps + round(span * (k + 1) / self.sft_checkpoints) for k in range(self.sft_checkpoints)}
+        return tuple(sorted({self.init_steps} | later))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------- stages
+def study_dir(config: StudyConfig, root: str | Path | None = None) -> Path:
+    """``runs/study/<run-id>``: the folder holding the study's SFT, PPO and evaluation runs."""
+    return Path(root) if root is not None else runs_dir() / "study" / config.run_id
+
+
+def rl_experiment(config: StudyConfig, init_path: str | None = None):
+    """The RL arm as an :class:`~sftrl_repro.experiments.rl.RLExperiment` (its evaluation protocol is
+    also the SFT arm's, so both arms are measured the same way)."""
+    from sftrl_repro.experiments.rl import RLExperiment
+    from sftrl_repro.trainers.sft import QUICK_EVAL_MAX_NEW_TOKENS
+
+    eval_n = config.eval_n
+    if eval_n is None:  # the paper's protocol
+        from sftrl_repro.evaluation.splits import PROTOCOL
+
+        eval_n = PROTOCOL[config.task]["n"]
+    max_new = 256 if config.scale == "paper" else QUICK_EVAL_MAX_NEW_TOKENS[config.task]
+    return RLExperiment(task=config.task, variant=config.variant, scale=config.scale, seed=config.seed,
+                        sft_steps=config.sft_steps, updates=config.rl_updates, eval_n=eval_n, splits=config.splits,
+                        ppo_overrides={"checkpoint_every": config.rl_checkpoint_every, **config.ppo_overrides},
+                        eval_max_new_tokens=config.eval_kwargs.get("max_new_tokens", max_new),
+                        eval_greedy=bool(config.eval_kwargs.get("greedy", False)), base=config.base,
+                        init=init_path)
+
+
+def run_sft_arm(config: StudyConfig, *, root: str | Path | None = None):
+    """The SFT run whose checkpoint at ``init_steps`` is the init and whose later ones are the SFT arm."""
+    from sftrl_repro.data import sft_dataset
+    from sftrl_repro.models import load_policy
+    from sftrl_repro.trainers.sft import DEFAULT_DEMOS, image_size_for, sft_run_config, train_sft
+
+    sft = sft_run_config(config.scale, config.task, config.variant, study_dir(config, root) / "sft",
+                         max_steps=config.sft_steps, save_steps=config.sft_save_steps, seed=config.seed,
+                         **{"report_to": "none", **config.sft_overrides})
+    data = sft_dataset(config.task, config.variant, config.n_demos or DEFAULT_DEMOS[config.scale],
+                       seed=config.seed, image_size=image_size_for(config.scale, config.task))
+    kwargs = {"base": config.base} if config.scale == "tiny" else {}
+    return train_sft(lambda: load_policy(config.scale, config.modality, seed=config.seed, **kwargs), data, sft)
+
+
+def sft_gflops(policy, task: str, record) -> float:
+    """Training GFLOPs of an SFT checkpoint on the paper's axis: ``6 N D`` with ``D`` its trained
+    tokens plus 1600 per image, exactly as the RL arm counts its init (D_init)."""
+    from sftrl_repro.experiments.rl import init_meter
+
+    return init_meter(policy, task, record).flops("paper") / 1e9
+
+
+def evaluate_checkpoint(policy, config: StudyConfig, cache: Path) -> list[dict[str, Any]]:
+    """Every split of ``config`` for one policy, with the RL arm's protocol; cached as JSON at ``cache``."""
+    from sftrl_repro.experiments.rl import evaluate_policy
+
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    rows = evaluate_policy(policy, rl_experiment(config))
+    write_json_atomic(cache, rows)
+    return rows
+
+
+def _row(config: StudyConfig, method: str, step: int, gflops: float, metrics: dict[str, Any]) -> dict[str, Any]:
+    row = {"task": config.task, "variant": config.variant, "scale": config.scale, "method": method,
+           "seed": config.seed, "step": int(step), "gflops": float(gflops), "split": metrics["split"],
+           "n_episodes": metrics.get("episodes")}
+    for key in COLUMNS:
+        if key not in row:
+            row[key] = metrics.get(key)
+    return row
+
+
+def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run (or resume, or read back) one seed of the study; one row per (method, step, split).
+
+    Returns a frame with :data:`COLUMNS`. The init appears once (``method='init'``, ``step`` = its
+    SFT step); the SFT arm's steps continue the SFT run's; the RL arm's are PPO updates (1, 2, ...);
+    ``gflops`` includes the init's compute in both arms.
+    """
+    from sftrl_repro.experiments.rl import run_rl_experiment
+    from sftrl_repro.models.policy import Policy
+
+    folder = study_dir(config, root)
+    eval_dir = folder / "eval"
+    sft = run_sft_arm(config, root=root)
+    init = {record.step: record for record in sft.checkpoints}[config.init_steps]
+    rows: list[dict[str, Any]] = []
+
+    # the init and the SFT arm: the SFT run's checkpoints from init_steps on
+    for record in sft.checkpoints:
+        if record.step < config.init_steps:
+            continue
+        policy = Policy.load(record.path)
+        gflops = sft_gflops(policy, config.task, record)
+        method = "init" if record.step == config.init_steps else "sft"
+        for metrics in evaluate_checkpoint(policy, config, eval_dir / f"sft_step_{record.step:06d}.json"):
+            rows.append(_row(config, method, record.step, gflops, metrics))
+
+    # the RL arm from the same init; its update-0 evaluation is the init's, measured above
+    ppo_dir = folder / "ppo"
+    init_eval = ppo_dir / "eval" / "update_0000.json"
+    if not init_eval.is_file():
+        write_json_atomic(init_eval, evaluate_checkpoint(None, config, eval_dir / f"sft_step_{init.step:06d}.json"))
+    table = run_rl_experiment(rl_experiment(config, init.path), run_dir=ppo_dir, progress=progress)
+    for _, r in table[table["method"] == "rl"].iterrows():
+        rows.append(_row(config, "rl", int(r["update"]), float(r["gflops"]), r.to_dict()))
+    frame = pd.DataFrame(rows)
+    return frame[list(COLUMNS)]
+
+
+def run_study_seeds(config: StudyConfig, seeds: list[int], **kwargs: Any) -> pd.DataFrame:
+    """:func:`run_study` for each seed (``config.seed`` replaced), concatenated."""
+    from dataclasses import replace
+
+    return pd.concat([run_study(replace(config, seed=s), **kwargs) for s in seeds], ignore_index=True)
+
+
+def study_results_path(task: str, variant: str) -> Path:
+    """``results/study_<task>_<variant>.csv``."""
+    return results_dir() / f"study_{check_choice('task', task, TASKS)}_{check_choice('variant', variant, VARIANTS)}.csv"
+
+
+def write_study_results(frame: pd.DataFrame) -> Path:
+    """Write a study frame (one task and variant) to :func:`study_results_path`, atomically."""
+    (task,), (variant,) = frame["task"].unique(), frame["variant"].unique()
+    path = study_results_path(task, variant)
+    write_csv_atomic(path, frame.sort_values(["method", "seed", "step", "split"]))
+    return path
