@@ -1,4 +1,4 @@
-"""The numbers the paper reports, as data (PAPER.md section 7), and their CSV tables.
+"""The numbers the paper reports, as data (paper Fig. 6, 7 and 10), and their CSV tables.
 
 Every notebook shows "paper vs this package" side by side by reading ``results/paper/*.csv``,
 which :func:`write_paper_tables` regenerates from the constants below (sources in comments).

@@ -13,7 +13,7 @@
 # %% [markdown]
 # # 01 · Compute accounting
 #
-# Every curve of the paper is drawn against **training computation in GFLOPs** (PAPER.md §6, App. C.3):
+# Every curve of the paper is drawn against **training computation in GFLOPs** (paper App. C.3):
 # training costs 6N FLOPs per token and inference 2N, so
 # $X_{SFT} = 6N(D_{init} + D_{SFT})$ and $X_{RL} = 6N(D_{init} + D_{RL}) + 2N\lambda D_{RL}$ with
 # $\lambda = 6$ (GP) or $5.1$ (V-IRL). The package records, for every checkpoint, compute under three

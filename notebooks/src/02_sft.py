@@ -13,7 +13,7 @@
 # %% [markdown]
 # # 02 · Supervised fine-tuning
 #
-# The paper's SFT (PAPER.md §4): optimal single-turn demonstrations, answer only, in-distribution
+# The paper's SFT (paper Sec. 3 and App. C): optimal single-turn demonstrations, answer only, in-distribution
 # rule only (GeneralPoints: J/Q/K = 10, solver formulas; V-IRL: absolute headings, ground-truth
 # rail), loss on the assistant's answer, checkpoints along the way. Each checkpoint then gets a quick
 # greedy evaluation: the share of first answers in the answer template (**format rate**) and the

@@ -13,7 +13,7 @@
 # %% [markdown]
 # # 03 · RL on GeneralPoints (multi-turn PPO with sequential revision)
 #
-# The paper's RL arm (PAPER.md §2–4): start from the SFT init checkpoint, train with PPO on the
+# The paper's RL arm (paper Sec. 3, 4.1 and 5): start from the SFT init checkpoint, train with PPO on the
 # in-distribution rule (J/Q/K = 10; black suits for `vl`), where every answer (retries included) is
 # a transition with its own outcome reward and each retry sees the verifier's feedback. Every
 # checkpoint is evaluated in distribution and under the rule change (J/Q/K = 11/12/13), plus the

@@ -13,7 +13,7 @@
 # %% [markdown]
 # # 04 · RL on V-IRL navigation (multi-turn PPO with sequential revision)
 #
-# The paper's RL arm on V-IRL (PAPER.md §3–4): start from the SFT init checkpoint, train with PPO
+# The paper's RL arm on V-IRL (paper Sec. 3, 4.2 and 5): start from the SFT init checkpoint, train with PPO
 # on the generated training city with absolute actions (8 compass headings), where every answer
 # (retries included) is a transition with its own reward (+1 right action, -1 wrong, -1.5 VL
 # detection failure) and a retry sees the verifier's feedback (2 attempts per point). Every

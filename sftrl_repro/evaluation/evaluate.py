@@ -1,6 +1,6 @@
 """Evaluate any policy on the paper's splits: success, per-step accuracy, recognition, rule reading.
 
-``evaluate(policy, task, split, modality)`` plays the split's episodes (PAPER.md section 5) with
+``evaluate(policy, task, split, modality)`` plays the split's episodes (the authors' evaluation protocol) with
 batched generation and returns one row of metrics. Decoding follows the authors' evaluator by
 default: ``model.generate(**inputs, max_new_tokens=256)``, i.e. the checkpoint's generation config
 (Llama-3.2-Vision's: sampling at temperature 0.6 with top-p 0.9; a checkpoint whose config does not

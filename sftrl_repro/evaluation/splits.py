@@ -1,4 +1,4 @@
-"""The evaluation splits of the paper (PAPER.md sections 1 and 5), as environment settings.
+"""The evaluation splits of the paper (paper Sec. 4 and 5; the authors' evaluation scripts), as environment settings.
 
 =============  ==========================================  ==========================================
 split          GeneralPoints (234 hands, seed 42, 5 tries)  V-IRL (48 routes, seed 12, 2 tries/point)

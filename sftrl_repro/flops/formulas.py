@@ -1,4 +1,4 @@
-"""The paper's compute formulas (App. C.3) and the authors' token counter (PAPER.md section 6).
+"""The paper's compute formulas (App. C.3) and the authors' token counter (the authors' code).
 
 Paper convention (``paper``): training costs 6 N FLOPs per token and inference 2 N per token, N the
 number of parameters::

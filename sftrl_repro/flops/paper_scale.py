@@ -1,7 +1,7 @@
 """Compute at the paper's scale: Llama-3.2-11B-Vision-Instruct and the paper's training budgets.
 
 The model is described by its public ``config.json`` (written out below, so nothing is downloaded)
-and counted on the meta device: N = 10,670,220,835. The budgets follow PAPER.md section 4; the
+and counted on the meta device: N = 10,670,220,835. The budgets follow the paper's recipe (App. C and the authors' scripts); the
 token lengths of prompts and answers are not published and are explicit, documented assumptions
 (:class:`PaperBudget`), estimated from the authors' prompt templates (about 760 characters of GP
 prompt, about 4 characters per Llama-3 token, plus the chat template).
@@ -79,7 +79,7 @@ class PaperBudget:
         task: the paper's name for the task (``"GP-L"``, ``"GP-VL"``, ...).
         family: ``"gp"`` or ``"virl"`` (picks lambda).
         images: images per prompt (1 for the VL variants, sent in the first user turn).
-        init_sft_steps: SFT steps of the init checkpoint (PAPER.md: 400 for GP-L; assumed equal for GP-VL).
+        init_sft_steps: SFT steps of the init checkpoint (the authors' GP-L init is step 400; assumed equal for GP-VL).
         sft_batch: SFT global batch (128).
         prompt_tokens: ASSUMPTION: text tokens of a first-attempt prompt, chat template included.
         answer_tokens: ASSUMPTION: tokens of an answer (the JSON object and end-of-turn token).
@@ -119,7 +119,7 @@ def gp_budgets(
     l_rl_prompt_tokens: int = 350,
     vl_rl_prompt_tokens: int = 330,
 ) -> tuple[PaperBudget, PaperBudget]:
-    """The GP-L and GP-VL budgets (recipe of PAPER.md section 4, token lengths as given)."""
+    """The GP-L and GP-VL budgets (the paper's recipe, App. C; token lengths as given)."""
     common = dict(family="gp", init_sft_steps=init_sft_steps, answer_tokens=answer_tokens)
     return (
         PaperBudget(task="GP-L", images=0, prompt_tokens=l_prompt_tokens, rl_prompt_tokens=l_rl_prompt_tokens,

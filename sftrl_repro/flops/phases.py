@@ -1,6 +1,6 @@
 """Exact FLOPs of each phase of SFT and PPO, per sequence, and the public ``model_flops``.
 
-A PPO update of the paper (PAPER.md section 4) does, for every transition (prompt of P tokens,
+A PPO update of the paper (paper App. C; the authors' training scripts) does, for every transition (prompt of P tokens,
 answer of A tokens, S = P + A):
 
 1. rollout: ``generate`` with a KV cache = a prefill of the P prompt tokens (logits of the last

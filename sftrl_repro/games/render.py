@@ -1,4 +1,4 @@
-"""Card images for GeneralPoints-VL, drawn by the package with PIL (PAPER.md section 2).
+"""Card images for GeneralPoints-VL, drawn by the package with PIL (paper Sec. 4.1 and App. A).
 
 The authors composed card-art PNGs onto a 1200x1200 green table (``#35654d``) with four 270x378
 cards side by side, vertically centred. The package draws its own cards at the same geometry:

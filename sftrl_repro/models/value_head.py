@@ -1,6 +1,6 @@
 """The critic's head: the paper's MLP on the last prompt token's final hidden state.
 
-Policy and critic share the backbone (PAPER.md section 4, the RL4VLM recipe): the value of a state
+Policy and critic share the backbone (paper Sec. 3 and App. C; the RL4VLM recipe the authors build on): the value of a state
 is ``ValueHead(h)``, where ``h`` is the final hidden state of the last prompt token
 (:meth:`sftrl_repro.models.Policy.score` returns it beside the answer log-probabilities, from the
 same forward pass).

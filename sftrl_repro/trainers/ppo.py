@@ -1,4 +1,4 @@
-"""Multi-turn PPO with sequential revision (PAPER.md sections 2-4), readable like CleanRL.
+"""Multi-turn PPO with sequential revision (paper Sec. 3 and App. C; the authors' RL4VLM-style trainer), readable like CleanRL.
 
 One loop, the algorithm in plain sight::
 
@@ -77,7 +77,7 @@ THOUGHT_KEYS = {"gp": '"formula"', "virl": '"action"'}
 # =============================================================================== configuration
 @dataclass
 class PPOConfig:
-    """Everything that defines a PPO run. Defaults are the paper's recipe (PAPER.md section 4).
+    """Everything that defines a PPO run. Defaults are the paper's recipe (App. C and the authors' scripts).
 
     Environment and rollout
         task: ``'gp'`` (GeneralPoints) or ``'virl'`` (V-IRL).

@@ -148,7 +148,7 @@ class SFTResult:
 
 # ------------------------------------------------------------------------------------ presets
 SCALES, TASKS, VARIANTS = ("tiny", "small", "paper"), ("gp", "virl"), ("l", "vl")
-#: The paper's peak SFT learning rates (global batch 128), by (task, variant) (PAPER.md section 4).
+#: The paper's peak SFT learning rates (global batch 128), by (task, variant) (the authors' SFT scripts).
 PAPER_LEARNING_RATES = {("gp", "l"): 1e-6, ("gp", "vl"): 5e-7, ("virl", "l"): 1e-6, ("virl", "vl"): 5e-7}
 #: SFT steps of the paper's init checkpoints (the others are not stated).
 PAPER_INIT_STEPS = {("gp", "l"): 400, ("virl", "l"): 25}
