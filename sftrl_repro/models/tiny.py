@@ -7,7 +7,10 @@
 
 Both use the tokenizer of :mod:`sftrl_repro.models.tokenizer`. The default sizes (under 2M
 parameters) make an SFT step on a batch of 16 GeneralPoints prompts take well under a second on
-two CPU cores; every size is a field of :class:`TinySpec`.
+two CPU cores; every size is a field of :class:`TinySpec`. These are the sizes of a *random* tiny
+model (``load_policy(..., base='random')``, fast tests); the pretrained tiny base that
+``load_policy`` returns by default is larger (:data:`sftrl_repro.trainers.pretrain.BASE_SPEC`:
+width 256, 4 layers, 3.7M parameters for text) and is built by :mod:`sftrl_repro.trainers.pretrain`.
 """
 
 from __future__ import annotations
