@@ -114,8 +114,9 @@ table
 
 # %% [markdown]
 # ## The vision base
-# Its text decoder starts from the text base; then captions of card images and street scenes, with
-# every third step a text step.
+# Its text decoder starts from the text base (cross-attention gates opened at 0.5: with Mllama's
+# closed gates the tiny base never read the image); then captions of card images and street scenes,
+# with every fourth step a text step.
 
 # %%
 vrun = pretrain_base(vision_cfg, root=root)
