@@ -11,14 +11,18 @@ STAMP  := $(VENV)/.installed-stamp
 
 # Notebook sources are jupytext "percent" scripts in notebooks/src/; the rendered, committed
 # notebooks are notebooks/<name>.ipynb (executed with their default, tiny-scale parameters).
-NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/src/*.py))
+# Experiment notebooks (NN_*) train and write results/; figure notebooks (figNN_*) only read
+# results/ and draw (rliable's split), so they render in seconds once the study's tables exist.
+NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/src/[0-9]*.py))
 NOTEBOOKS := $(patsubst notebooks/src/%.py,notebooks/%.ipynb,$(NOTEBOOK_SOURCES))
+FIGURE_SOURCES := $(sort $(wildcard notebooks/src/fig*.py))
+FIGURE_NOTEBOOKS := $(patsubst notebooks/src/%.py,notebooks/%.ipynb,$(FIGURE_SOURCES))
 
 # The one test command (.ci/run calls `make test`): unit/property tests + nbval regression checks.
 PYTEST_ARGS ?= -n 2 --dist loadfile -m "not slow" tests notebooks \
 	--nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: setup repro notebooks variants test bench small scale
+.PHONY: setup repro notebooks figures variants test bench small scale
 
 setup: $(STAMP)
 
@@ -53,6 +57,10 @@ variants: setup
 	done
 
 notebooks: $(NOTEBOOKS)
+
+# The paper's figures and results/REPORT.md, drawn from the study's tables in results/ (a missing
+# table stops the notebook with the command that makes it).
+figures: $(FIGURE_NOTEBOOKS)
 
 # Render atomically: convert + execute into runs/notebooks/, then move over the committed copy.
 notebooks/%.ipynb: notebooks/src/%.py $(STAMP)
