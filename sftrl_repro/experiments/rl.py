@@ -48,6 +48,11 @@ PAPER_RUNS = {"gp": {"sft_steps": 1600, "updates": 20, "eval_n": 234},
 #: names none for the VL variants, which use the L steps unless an init is given).
 PAPER_INIT_STEPS = {"gp": 400, "virl": 25}
 
+def default_splits(variant: str) -> tuple[str, ...]:
+    """The splits of the paper for a variant: ID and rule OOD, plus visual OOD for ``'vl'``."""
+    return ("id", "rule_ood", "visual_ood") if variant == "vl" else ("id", "rule_ood")
+
+
 #: Metrics kept from each evaluation row.
 EVAL_KEYS = ("success", "success_se", "per_step_accuracy", "per_step_accuracy_se", "first_attempt_success",
              "rule_reading", "recognition", "episodes", "answers")
@@ -100,9 +105,7 @@ class RLExperiment:
         check_int("eval_n", self.eval_n, low=1)
         if self.scale == "small" and self.variant == "vl":
             raise ValueError("scale='small' with variant='vl' is not valid: SmolLM2 reads text only")
-        if self.splits is None:
-            self.splits = ("id", "rule_ood", "visual_ood") if self.variant == "vl" else ("id", "rule_ood")
-        self.splits = tuple(self.splits)
+        self.splits = tuple(self.splits or default_splits(self.variant))
 
     @property
     def modality(self) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from sftrl_repro.experiments.rl import default_splits
 from sftrl_repro.paths import results_dir, runs_dir
 from sftrl_repro.utils.io import write_csv_atomic, write_json_atomic
 from sftrl_repro.utils.params import check_choice, check_int
@@ -110,9 +111,7 @@ class StudyConfig:
             self.eval_n = POWERED_EVAL_N[self.task]
         if self.eval_n is not None:
             check_int("eval_n", self.eval_n, low=1)
-        if self.splits is None:
-            self.splits = ("id", "rule_ood", "visual_ood") if self.variant == "vl" else ("id", "rule_ood")
-        self.splits = tuple(self.splits)
+        self.splits = tuple(self.splits or default_splits(self.variant))
 
     @property
     def modality(self) -> str:

@@ -235,6 +235,18 @@ def _number(token: str) -> tuple[object, str]:
     return ("big", digits), digits  # their int() would raise ValueError; never a card value
 
 
+def _float_op(op: str, a, b):
+    """``a <op> b`` as Python evaluates it (ints stay ints, ``/`` gives a float); ``None`` for a
+    division by zero (Python's ZeroDivisionError)."""
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return None if b == 0 else a / b
+
+
 def _python_value(tokens: list[str]):
     """What ``eval`` gives for a formula whose token sequence passed the checks: a number, or ``None``.
 
@@ -272,37 +284,21 @@ def _python_value(tokens: list[str]):
                 out.append(int(t))
                 continue
             while ops and ops[-1] != "(" and (stop != "*/" or ops[-1] in "*/"):
-                op = ops.pop()
                 b = out.pop()
-                a = out.pop()
-                if op == "+":
-                    out.append(a + b)
-                elif op == "-":
-                    out.append(a - b)
-                elif op == "*":
-                    out.append(a * b)
-                elif b == 0:
+                value = _float_op(ops.pop(), out.pop(), b)
+                if value is None:
                     return None  # ZeroDivisionError
-                else:
-                    out.append(a / b)
+                out.append(value)
             if t == ")":
                 ops.pop()
             else:
                 ops.append(t)
         while ops:
-            op = ops.pop()
             b = out.pop()
-            a = out.pop()
-            if op == "+":
-                out.append(a + b)
-            elif op == "-":
-                out.append(a - b)
-            elif op == "*":
-                out.append(a * b)
-            elif b == 0:
+            value = _float_op(ops.pop(), out.pop(), b)
+            if value is None:
                 return None
-            else:
-                out.append(a / b)
+            out.append(value)
     except (OverflowError, ValueError, IndexError):  # not reachable for 4 card numbers; total anyway
         return None
     return out[0] if len(out) == 1 else None
