@@ -41,6 +41,7 @@ ablation = True  # also train and measure the fixed-rule base (minutes)
 smoke = False  # micro bases and a few draws (CI)
 
 # %%
+import os
 import time
 from dataclasses import replace
 
@@ -59,8 +60,12 @@ from sftrl_repro.trainers.pretrain import (
     vision_skills,
     with_digest,
 )
+from sftrl_repro.utils import check_choice
 from sftrl_repro.utils.io import write_csv_atomic
 
+check_choice("smoke", smoke, (True, False))
+check_choice("ablation", ablation, (True, False))
+smoke = smoke or os.environ.get("SFTRL_SMOKE") == "1"  # CI runs every notebook in smoke mode
 torch.set_num_threads(1)
 if smoke:
     from sftrl_repro.models.tiny import TinySpec
