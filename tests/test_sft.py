@@ -160,7 +160,7 @@ def test_cli_run_then_quick_evaluation_and_figure(tmp_path):
     assert not answer_is_well_formed("gp", '{"cards": [1], "formula": "1=24"}')
     assert not answer_is_well_formed("virl", '{"action": "stop()"}')
 
-    result = main(["--task", "gp", "--variant", "l", "--steps", "2", "--save-steps", "1", "--demos", "8",
+    result = main(["--task", "gp", "--variant", "l", "--base", "random", "--steps", "2", "--save-steps", "1", "--demos", "8",
                    "--output-dir", str(tmp_path / "run")])
     assert [c.step for c in result.checkpoints] == [1, 2]
     table = evaluate_sft_run(result, "gp", "l", initial=load_policy("tiny", "language", base="random"), n=2, max_new_tokens=8)
