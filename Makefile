@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine (Python 3.11 on PATH):
-#   make repro   set up .venv and regenerate the tiny-scale study: render every notebook,
-#                which writes results/ and figures/
+#   make repro   set up .venv and regenerate the tiny-scale reproduction: render every experiment
+#                notebook (NN_*), which writes results/ and figures/ (`make figures` draws the paper's figures)
 #   make test    set up .venv and run the test suite plus nbval over the rendered notebooks
 # Both create .venv on first use; nothing is downloaded at run time.
 
