@@ -114,20 +114,7 @@ def test_authors_solutions_float_screen_is_exact_for_card_values():
     for k in range(0, len(orderings), 4096):
         perms = orderings[k:k + 4096]
         floats = gsolver._float_values(perms)
-        num = np.empty((4 + len(gsolver._AUTHORS_NODES), len(perms)), dtype=np.int64)
-        den = np.ones_like(num)
-        num[:4] = np.array(perms).T
-        for op, nodes, lefts, rights in gsolver._AUTHORS_LEVELS:
-            n1, d1, n2, d2 = num[lefts], den[lefts], num[rights], den[rights]
-            if op == "+":
-                num[nodes], den[nodes] = n1 * d2 + n2 * d1, d1 * d2
-            elif op == "-":
-                num[nodes], den[nodes] = n1 * d2 - n2 * d1, d1 * d2
-            elif op == "*":
-                num[nodes], den[nodes] = n1 * n2, d1 * d2
-            else:
-                num[nodes], den[nodes] = n1 * d2, np.where((d1 == 0) | (d2 == 0), 0, d1 * n2)
-        n, d = num[gsolver._AUTHORS_ROOTS], den[gsolver._AUTHORS_ROOTS]
+        n, d = gsolver._exact_roots(perms)  # exact (the Fraction reference test below checks it)
         valid = d != 0
         nan_mismatch += int((valid == np.isnan(floats)).sum())
         n, d, f = n[valid] * np.sign(d[valid]), np.abs(d[valid]), floats[valid]

@@ -365,12 +365,12 @@ def _exact_value(node: int, perm: tuple[int, ...]) -> tuple[int, int] | None:
     return n1 * d2, d1 * n2
 
 
-def _exact_hits(perms: list[tuple[int, ...]], target: int) -> np.ndarray:
-    """``hits[program, perm]``: the program's exact value equals ``target`` (no division by zero).
+def _exact_roots(perms: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(num, den)[program, perm]``: each program's exact value as an unreduced int64 fraction
+    (``den == 0`` marks a division by zero somewhere in the program).
 
-    Unreduced fractions in int64, every node of every program for every ordering at once. With
-    numbers of magnitude <= 100 a 4-leaf value's numerator and denominator stay below
-    ``8 * 100**4``, so ``target * den`` fits in int64 for ``|target| <= 10**9``.
+    Every node of every program for every ordering at once. With numbers of magnitude <= 100 a
+    4-leaf value's numerator and denominator stay below ``8 * 100**4``.
     """
     n_nodes = 4 + len(_AUTHORS_NODES)
     num = np.empty((n_nodes, len(perms)), dtype=np.int64)
@@ -387,7 +387,13 @@ def _exact_hits(perms: list[tuple[int, ...]], target: int) -> np.ndarray:
         else:
             num[nodes] = n1 * d2
             den[nodes] = np.where((d1 == 0) | (d2 == 0), 0, d1 * n2)
-    roots_num, roots_den = num[_AUTHORS_ROOTS], den[_AUTHORS_ROOTS]
+    return num[_AUTHORS_ROOTS], den[_AUTHORS_ROOTS]
+
+
+def _exact_hits(perms: list[tuple[int, ...]], target: int) -> np.ndarray:
+    """``hits[program, perm]``: the program's exact value equals ``target`` (no division by zero);
+    ``target * den`` fits in int64 for ``|target| <= 10**9`` (see :func:`_exact_roots`)."""
+    roots_num, roots_den = _exact_roots(perms)
     return (roots_den != 0) & (roots_num == target * roots_den)
 
 
