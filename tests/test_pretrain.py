@@ -56,7 +56,7 @@ def test_corpus_is_a_pure_function_of_seed_and_index():
 
 
 def test_corpus_mixes_every_kind(text_corpus, vision_corpus):
-    assert {e.kind for e in text_corpus} == {"rule_reading", "make_t", "card_puzzle", "route"}
+    assert {e.kind for e in text_corpus} == {"rule_reading", "make_t", "make_t_sheet", "card_puzzle", "route"}
     assert {e.kind for e in vision_corpus} == {"card_caption", "street_scene"}
 
 
@@ -113,6 +113,31 @@ def test_make_t_answers_are_right():
         numbers, target, formula = pgp.make_t_puzzle(rng)
         tokens = arith.parse_formula(formula)
         assert sorted(arith.numbers_in(tokens)) == sorted(numbers) and arith.evaluate(tokens) == target
+
+
+def test_make_24_draws_cover_the_solvable_multisets_and_sheets_are_right():
+    from collections import Counter
+
+    from sftrl_repro.rewards import arith
+
+    assert len(pgp.solvable_24()) == 1362
+    rng = random.Random(2)
+    hands = Counter(tuple(sorted(pgp.make_t_puzzle(rng, p24=1.0)[0])) for _ in range(4000))
+    assert set(hands) <= set(pgp.solvable_24()) and len(hands) > 1000  # uniform: ~1291 distinct expected
+    others = [pgp.make_t_puzzle(rng, p24=0.0)[1] for _ in range(300)]
+    assert 24 not in others
+    for _ in range(50):
+        prompt, answer = pgp.make_t_sheet(rng)
+        lines = answer.splitlines()
+        assert 4 <= len(lines) <= 8 and len(prompt.splitlines()) == len(lines) + 1
+        for i, line in enumerate(lines):
+            assert line.startswith(f"{i + 1}. ")
+            formula, target = line[len(f"{i + 1}. "):].rsplit("=", 1)
+            tokens = arith.parse_formula(formula)
+            assert arith.evaluate(tokens) == int(target)
+            assert " ".join(map(str, sorted(arith.numbers_in(tokens)))) in " ".join(
+                " ".join(map(str, sorted(int(x) for x in row.replace(",", " ").split(":")[-1].split("->")[0].split()
+                                          if x.isdigit()))) for row in prompt.splitlines()[1:])
 
 
 # ----------------------------------------------------------------------------------------- batches

@@ -43,3 +43,43 @@ def test_one_seed_runs_both_arms_from_one_init(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(frame, again)
     path = write_study_results(frame)
     assert path == study_results_path("gp", "l") and path.is_file()
+
+
+def test_reading_only_names_the_missing_run_and_its_command(tmp_path):
+    from sftrl_repro.experiments.rl import MissingRunError
+    from sftrl_repro.experiments.study import study_command
+
+    config = StudyConfig(task="virl", variant="l", seed=2, eval_n=50)
+    command = study_command(config)
+    assert command.startswith("python -m sftrl_repro.experiments.study --task virl --variant l --scale tiny --seeds 2")
+    assert "--set eval_n=50" in command and "init_steps" not in command  # only what differs from the defaults
+    with pytest.raises(MissingRunError, match="study --task virl"):
+        run_study(config, root=tmp_path, train=False)
+    assert not any(tmp_path.iterdir())  # reading writes nothing
+
+
+def test_command_line_rejects_an_unknown_field_with_the_valid_ones(capsys):
+    from sftrl_repro.experiments.study import main
+
+    with pytest.raises(SystemExit):
+        main(["--task", "gp", "--set", "steps=3"])
+    err = capsys.readouterr().err
+    assert "steps=3" in err and "'init_steps'" in err and "'rl_updates'" in err
+
+
+def test_effects_are_arm_minus_init_at_equal_compute_in_ses():
+    from sftrl_repro.plots.study import study_effects
+
+    rows = []
+    for seed, (init, sft, rl) in enumerate([(0.20, 0.10, 0.30), (0.22, 0.12, 0.32)]):
+        for method, step, gflops, value in (("init", 60, 1.0, init), ("sft", 120, 2.0, sft), ("sft", 180, 3.0, 0.0),
+                                            ("rl", 4, 2.5, rl)):
+            rows.append({"method": method, "seed": seed, "step": step, "gflops": gflops, "split": "rule_ood",
+                         "success": value, "success_se": 0.01, "n_episodes": 1000})
+    effects = study_effects(pd.DataFrame(rows), "success").set_index("arm")
+    # equal compute: RL stopped at 2.5 GFLOPs, so SFT contributes its step-120 checkpoint (2.0), not 180
+    assert effects.loc["sft", "effect"] == pytest.approx(-10.0)
+    assert effects.loc["rl", "effect"] == pytest.approx(10.0)
+    assert effects.loc["rl", "effect_se"] == pytest.approx(100 * (2 * 0.01 ** 2) ** 0.5 * 2 ** 0.5 / 2)
+    assert effects.loc["rl", "reading"] == "up" and effects.loc["sft", "reading"] == "down"
+    assert (effects["n_seeds"] == 2).all()

@@ -11,26 +11,38 @@
 # ---
 
 # %% [markdown]
-# # 03 · RL on GeneralPoints (multi-turn PPO with sequential revision)
+# # 03 · GeneralPoints: SFT vs RL from one init (the study)
 #
-# The paper's RL arm (paper Sec. 3, 4.1 and 5): start from the SFT init checkpoint, train with PPO on the
-# in-distribution rule (J/Q/K = 10; black suits for `vl`), where every answer (retries included) is
-# a transition with its own outcome reward and each retry sees the verifier's feedback. Every
-# checkpoint is evaluated in distribution and under the rule change (J/Q/K = 11/12/13), plus the
-# visual change (red suits) for `vl`, against training compute in the paper's convention (D_init
-# counted). The SFT arm comes from `02_sft` (same scale, variant, seed and steps) when its results
-# exist.
+# The paper's experiment on GeneralPoints (paper Sec. 5, Fig 5 and 6), per seed:
 #
-# Writes `results/rl_gp_<variant>.csv` (one row per checkpoint and split), `results/rl_gp_<variant>_training.csv`
-# and `figures/rl_gp_<variant>.png`; smoke runs write under `runs/smoke/` instead.
+# 1. **the init**: an early checkpoint of SFT on in-distribution demonstrations (J/Q/K = 10; black
+#    suits for `vl`), from the pretrained base (the paper's GP-L init is step 400 of a 1600-step run);
+# 2. **the SFT arm**: the same SFT run continued past the init;
+# 3. **the RL arm**: multi-turn PPO with sequential revision (5 attempts, the verifier's feedback
+#    after each wrong answer) from that same init, in-distribution prompts only;
+# 4. every checkpoint of both arms evaluated in distribution, under the rule change (J/Q/K =
+#    11/12/13) and, for `vl`, the visual change (red suits), on one compute axis (paper App. C.3:
+#    the init's compute and image tokens counted the same way in both arms).
+#
+# The metric is episode success within the verification budget; beside it, **rule reading** (the
+# answer's `"number"` field right under the *stated* rule) and, for `vl`, **recognition** (the
+# `"cards"` field): they separate "did not read the rule" / "did not see the cards" from "could not
+# do the arithmetic".
+#
+# Writes `results/study_gp_<variant>.csv` (one row per seed, checkpoint and split; the figure
+# notebooks draw Fig 5-8 from it) and `figures/study_gp_<variant>.png`; smoke runs write under
+# `runs/smoke/` instead. Every run is cached under `runs/study/`: a rerun resumes or reads back.
 
 # %% tags=["parameters"]
 variant = "l"  # "l" (GP-L, cards as text) or "vl" (GP-VL, cards as an image)
-scale = "tiny"  # "tiny" (CPU minutes), "small" (SmolLM2-135M, text only) or "paper"
-seed = 0  # seed of the SFT init run and of PPO
-sft_steps = 120  # steps of the 02_sft run whose last checkpoint is the init
-updates = 6  # PPO updates (the paper: 20)
-eval_n = 64  # hands per split and checkpoint (the paper's protocol: 234)
+scale = "tiny"  # "tiny" (CPU), "small" (SmolLM2-135M, text only) or "paper" (reads finished cluster runs)
+n_seeds = 3  # seeds 0 .. n_seeds-1 (each reruns the init and both arms)
+eval_n = 1000  # hands per split and checkpoint (the paper's protocol: 234)
+init_steps = 60  # SFT steps of the init checkpoint
+sft_steps = 300  # steps of the whole SFT run: the SFT arm is its checkpoints after the init
+sft_checkpoints = 2  # SFT-arm checkpoints, evenly spaced after the init
+rl_updates = 8  # PPO updates of the RL arm
+rl_checkpoint_every = 4  # evaluate a PPO checkpoint every this many updates
 smoke = False  # a few steps, updates and hands only (CI)
 
 # %%
@@ -42,101 +54,101 @@ from tqdm import TqdmWarning
 
 warnings.filterwarnings("ignore", category=TqdmWarning)
 
-from sftrl_repro.experiments.rl import PAPER_RUNS, RLExperiment, run_rl_experiment, training_curves
-from sftrl_repro.paths import figures_dir, results_dir, runs_dir
+from sftrl_repro.experiments.rl import training_curves
+from sftrl_repro.experiments.study import StudyConfig, run_study_seeds, study_dir, write_study_results
+from sftrl_repro.paths import figures_dir, runs_dir
 from sftrl_repro.plots import save_figure
-from sftrl_repro.plots.study import plot_sft_vs_rl, plot_training_curves
-from sftrl_repro.utils import check_choice, write_csv_atomic
+from sftrl_repro.plots.study import METRIC, plot_study, plot_training_curves, study_effects
+from sftrl_repro.utils import check_choice, check_int
 
 pd.set_option("display.width", 200)
 pd.set_option("display.precision", 3)
 
 # Validate every parameter up front: a bad value stops here with one message naming what is valid.
 check_choice("smoke", smoke, (True, False))
+check_int("n_seeds", n_seeds, low=1)
 smoke = smoke or os.environ.get("SFTRL_SMOKE") == "1"  # CI runs every notebook in smoke mode
-# Smoke mode shrinks the run, not the parameters (the preset table below shows the real run's).
-# Its init takes 6 SFT steps, not 02_sft's smoke 8: under pytest-xdist the notebooks run at once
-# and must not train into the same run folder.
-run_sft_steps, run_updates, run_eval_n = (6, 1, min(eval_n, 4)) if smoke else (sft_steps, updates, eval_n)
-if scale == "paper":  # the paper scale is read from finished cluster runs (scripts/slurm/), never trained here
-    run_sft_steps, run_updates, run_eval_n = (PAPER_RUNS["gp"][k] for k in ("sft_steps", "updates", "eval_n"))
-overrides = {"transitions_per_update": 8, "num_envs": 4, "max_new_tokens": 32} if smoke else {}
-base = "random" if smoke else "pretrained"  # tiny: the pretrained base, as 02_sft; random keeps smoke short
-experiment = RLExperiment(task="gp", variant=variant, scale=scale, seed=seed, sft_steps=run_sft_steps,
-                          updates=run_updates, eval_n=run_eval_n, ppo_overrides=overrides, base=base, eval_max_new_tokens=32 if smoke else 96)
-suffix = "" if scale == "tiny" else f"_{scale}"
-out_results = runs_dir() / "smoke" / "results" if smoke else results_dir()
+config = StudyConfig(task="gp", variant=variant, scale=scale, init_steps=init_steps, sft_steps=sft_steps,
+                     sft_checkpoints=sft_checkpoints, rl_updates=rl_updates, rl_checkpoint_every=rl_checkpoint_every,
+                     eval_n=None if scale == "paper" else eval_n)
+seeds = list(range(n_seeds))
+root = None
+if smoke:  # a random tiny base and a handful of steps and hands: checks that the notebook runs end to end
+    config = StudyConfig(task="gp", variant=variant, scale=scale, base="random", init_steps=2, sft_steps=4,
+                         sft_checkpoints=1, n_demos=16, rl_updates=1, rl_checkpoint_every=1, eval_n=4,
+                         sft_overrides={"per_device_batch_size": 4},
+                         ppo_overrides={"transitions_per_update": 8, "num_envs": 4, "max_new_tokens": 32,
+                                        "ppo_epochs": 1, "minibatch_size": 4, "grad_accum_steps": 1})
+    seeds, root = [0], runs_dir() / "smoke" / "study"
+key = f"gp_{variant}"
 out_figures = runs_dir() / "smoke" / "figures" if smoke else figures_dir()
-name = f"rl_gp_{variant}{suffix}"
 
 # %% [markdown]
-# ## The PPO recipe at this scale
-# The paper's recipe is `PPOConfig.paper`; the `tiny` preset keeps the algorithm and changes only
-# what the CPU budget forces (documented in `PPOConfig.tiny`).
+# ## The recipes at this scale
+# SFT and PPO presets of the scale beside the paper's (the tiny presets were tuned on
+# in-distribution success only, never on OOD numbers).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-preset = RLExperiment(task=experiment.task, variant=variant, scale=scale, seed=seed, updates=updates).ppo_config()
-keys = ["transitions_per_update", "updates", "ppo_epochs", "minibatch_size", "grad_accum_steps", "lr", "gamma",
-        "gae_lambda", "clip_coef", "value_clip_coef", "vf_coef", "max_grad_norm", "temperature", "thought_coef",
-        "ratio_level", "kl_coef", "ent_coef"]
 from sftrl_repro.trainers.ppo import PPOConfig
+from sftrl_repro.trainers.sft import sft_run_config
 
-paper = PPOConfig.paper("gp", experiment.modality)
-print(pd.DataFrame({f"{scale} preset": [getattr(preset, k) for k in keys], "paper": [getattr(paper, k) for k in keys]},
+keys = ["transitions_per_update", "ppo_epochs", "minibatch_size", "grad_accum_steps", "lr", "gamma", "gae_lambda",
+        "clip_coef", "vf_coef", "max_grad_norm", "temperature", "logprob_temperature", "kl_coef", "ent_coef"]
+preset = getattr(PPOConfig, scale if scale != "paper" else "paper")("gp", config.modality)
+paper = PPOConfig.paper("gp", config.modality)
+print(pd.DataFrame({f"PPO {scale}": [getattr(preset, k) for k in keys], "PPO paper": [getattr(paper, k) for k in keys]},
                    index=keys).to_string())
+sft_keys = ["learning_rate", "per_device_batch_size", "gradient_accumulation_steps", "lr_scheduler", "warmup_ratio"]
+sft_preset = sft_run_config(scale, "gp", variant, "unused")
+print(pd.Series({k: getattr(sft_preset, k) for k in sft_keys}, name=f"SFT {scale}").to_string())
 
 # %% [markdown]
-# ## Train and evaluate
-# The init SFT run, the PPO run and every evaluation are cached under `runs/`: rerunning resumes an
-# interrupted run or reads a finished one back.
+# ## Run (or read back) every seed
+# Progress bars name the task, seed, arm and checkpoint. At the paper scale nothing is trained here:
+# a missing cluster run stops with the command that makes it.
 
 # %%
-if experiment.ppo_overrides:
-    print("smoke overrides:", experiment.ppo_overrides)
-# At the paper scale a missing run stops here with the command (and the sbatch line) that makes it.
-table = run_rl_experiment(experiment, train=scale != "paper")
-curves = training_curves(experiment)
-write_csv_atomic(out_results / f"{name}.csv", table)
-write_csv_atomic(out_results / f"{name}_training.csv", curves)
-
-# %%
-cols = ["method", "update", "gflops", "split", "success", "success_se", "first_attempt_success", "rule_reading"]
+study = run_study_seeds(config, seeds, root=root, train=scale != "paper")
+if not smoke:
+    print("wrote", write_study_results(study))
+metric = METRIC[key]
+cols = ["method", "seed", "step", "gflops", "split", "success", "success_se", "first_attempt_success", "rule_reading"]
 if variant == "vl":
     cols.append("recognition")
-table[cols].round(3)
+study[cols].sort_values(["split", "seed", "method", "gflops"]).round(3)
 
 # %% [markdown]
-# ## Training diagnostics
+# ## Against training compute
+# Top: episode success; bottom: the diagnostic (rule reading for GP-L, recognition for GP-VL).
+# Curves: means over seeds with the range over seeds as a band.
+
+# %%
+fig = plot_study(study, key)
+save_figure(fig, f"study_{key}" + ("" if scale == "tiny" else f"_{scale}"), folder=out_figures);
+
+# %% [markdown]
+# ## What this study shows
+# Each arm at equal compute (per seed, the largest compute both arms reached; each arm's last
+# checkpoint at or below it) minus the init, in percentage points, with its SE (the larger of the
+# spread across seeds and the evaluation noise) and its size in SEs (`z`); `reading` says "up" or
+# "down" only when |z| >= 2. The paper (GP-L, Fig 6): rule OOD, SFT 11.5% -> 3.4%, RL 11.5% -> 15.0%.
+
+# %%
+effects = pd.concat([study_effects(study, m) for m in dict.fromkeys([metric, "rule_reading"]
+                                                                    + (["recognition"] if variant == "vl" else []))],
+                    ignore_index=True)
+effects.round(2)
+
+# %% [markdown]
+# ## PPO diagnostics (seed 0)
 # Mean reward per transition and episode success of the rollouts, PPO's approximate KL and clip
 # fraction, the critic's explained variance and the sampled-token entropy, per update.
 
 # %%
-curves.round(3)
+from dataclasses import replace
 
-# %%
+curves = training_curves(run_dir=study_dir(replace(config, seed=seeds[0]), root) / "ppo")
 fig = plot_training_curves(curves)
-save_figure(fig, f"{name}_training", folder=out_figures);
-
-# %% [markdown]
-# ## SFT vs RL against compute
-
-# %%
-sft_file = (runs_dir() / "smoke" / "results" if smoke else results_dir()) / f"sft_gp_{variant}{suffix}.csv"
-sft = pd.read_csv(sft_file) if sft_file.is_file() else None
-fig = plot_sft_vs_rl(table, sft, title=f"GP-{variant.upper()} ({scale})")
-save_figure(fig, name, folder=out_figures);
-
-# %% [markdown]
-# ## Paper vs this run
-# The paper's rule-OOD numbers (Fig 6, GP success %) beside this run's init and last RL checkpoint.
-
-# %%
-paper_numbers = pd.read_csv(results_dir() / "paper" / "rule_ood.csv")
-task_name = f"GP-{variant.upper()}"
-ours = table[table.split == "rule_ood"].sort_values("gflops")
-side_by_side = pd.DataFrame({
-    "paper": paper_numbers.set_index("task").loc[task_name, ["init", "rl", "sft"]].tolist(),
-    "this run": [100 * ours.success.iloc[0], 100 * ours.success.iloc[-1], float("nan")],
-}, index=["init", "RL (last)", "SFT (equal compute)"])
-side_by_side.round(1)
+save_figure(fig, f"study_{key}_ppo_training" + ("" if scale == "tiny" else f"_{scale}"), folder=out_figures);
+curves.round(3)

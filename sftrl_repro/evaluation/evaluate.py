@@ -85,7 +85,7 @@ def evaluate(
     temperature: float | None = None,
     sampling_seed: int = 0,
     reward_mode: str = "paper",
-    progress: bool = False,
+    progress: bool | str = False,
     return_transitions: bool = False,
     accelerator: Any = None,
     **env_overrides: Any,
@@ -104,7 +104,7 @@ def evaluate(
             evaluator; ``0``: greedy; ``> 0``: sampling at it (top-k / top-p from the checkpoint).
         sampling_seed: salt of the per-episode sampling keys (another value: another draw).
         reward_mode: ``'paper'`` or ``'official'`` verifier.
-        progress: show a progress bar.
+        progress: show a progress bar (a string: its description).
         return_transitions: also return every transition (for inspection).
         accelerator: under several processes (an ``accelerate.Accelerator``), every process plays
             a share of the episodes (episode ``k`` on rank ``k % world``) and all get the row of the
@@ -123,7 +123,8 @@ def evaluate(
                           options=None if spec.options is None else spec.options[rank::world],
                           num_envs=num_envs, temperature=temperature, max_new_tokens=max_new_tokens,
                           generation_seed=None if temperature == 0 else int(sampling_seed),
-                          progress=f"eval {task}/{split}" if progress else False)
+                          progress=(progress if isinstance(progress, str) else f"eval {task}/{split}")
+                          if progress else False)
     if world > 1:
         from dataclasses import replace
 

@@ -204,8 +204,10 @@ def init_meter(policy, task: str, record):
     return meter
 
 
-def evaluate_policy(policy, exp: RLExperiment, accelerator=None) -> list[dict[str, Any]]:
-    """The experiment's evaluation protocol on one policy: one row (dict) per split."""
+def evaluate_policy(policy, exp: RLExperiment, accelerator=None, progress: str | None = None) -> list[dict[str, Any]]:
+    """The experiment's evaluation protocol on one policy: one row (dict) per split.
+
+    ``progress``: show a bar per split, described by this text and the split's name."""
     from sftrl_repro.evaluation import evaluate
     from sftrl_repro.trainers.sft import image_size_for
 
@@ -213,7 +215,8 @@ def evaluate_policy(policy, exp: RLExperiment, accelerator=None) -> list[dict[st
     for split in exp.splits:
         row = evaluate(policy, exp.task, split, exp.modality, n=exp.eval_n, num_envs=min(exp.eval_n, 64),
                        image_size=image_size_for(exp.scale, exp.task), max_new_tokens=exp.eval_max_new_tokens,
-                       greedy=exp.eval_greedy, accelerator=accelerator)
+                       greedy=exp.eval_greedy, accelerator=accelerator,
+                       progress=f"{progress} {split}" if progress else False)
         rows.append({"split": split, **{k: row[k] for k in EVAL_KEYS if k in row}})
     return rows
 
@@ -268,7 +271,7 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, run_
         file = eval_dir / f"update_{update:04d}.json"
         if file.is_file():
             return json.loads(file.read_text())
-        rows = evaluate_policy(policy, exp, accelerator)
+        rows = evaluate_policy(policy, exp, accelerator, progress=f"eval {exp.run_id} update {update}" if progress else None)
         if accelerator.is_main_process:
             write_json_atomic(file, rows)
         accelerator.wait_for_everyone()
@@ -322,9 +325,14 @@ def _read_table(path: Path) -> pd.DataFrame:
     return frame[[c for c in columns if c in frame]]
 
 
-def training_curves(exp: RLExperiment, *, root: str | Path | None = None) -> pd.DataFrame:
-    """The PPO metrics log of the experiment's run (reward, success, PPO diagnostics per update)."""
-    folder = (Path(root) if root is not None else runs_dir() / "ppo") / exp.run_id / "metrics.jsonl"
+def training_curves(exp: RLExperiment | None = None, *, root: str | Path | None = None,
+                    run_dir: str | Path | None = None) -> pd.DataFrame:
+    """The PPO metrics log of a run (reward, success, PPO diagnostics per update): the experiment's
+    run under ``root`` (default ``runs/ppo``), or the run folder ``run_dir``."""
+    if run_dir is None and exp is None:
+        raise ValueError("training_curves needs an experiment or a run_dir")
+    base = Path(run_dir) if run_dir is not None else (Path(root) if root is not None else runs_dir() / "ppo") / exp.run_id
+    folder = base / "metrics.jsonl"
     rows = [json.loads(line) for line in folder.read_text().splitlines() if line.strip()] if folder.is_file() else []
     keep = ("step", "lr", "reward_mean", "success_rate", "approx_kl", "clip_frac", "explained_variance", "value_loss",
             "policy_loss", "entropy", "grad_norm", "gflops", "turns_per_episode")

@@ -134,8 +134,9 @@ class StudyConfig:
 
 # ------------------------------------------------------------------------------------- stages
 def study_dir(config: StudyConfig, root: str | Path | None = None) -> Path:
-    """``runs/study/<run-id>``: the folder holding the study's SFT, PPO and evaluation runs."""
-    return Path(root) if root is not None else runs_dir() / "study" / config.run_id
+    """``<root>/<run-id>`` (default root ``runs/study``): the folder holding one seed's SFT, PPO and
+    evaluation runs."""
+    return (Path(root) if root is not None else runs_dir() / "study") / config.run_id
 
 
 def rl_experiment(config: StudyConfig, init_path: str | None = None):
@@ -181,13 +182,17 @@ def sft_gflops(policy, task: str, record) -> float:
     return init_meter(policy, task, record).flops("paper") / 1e9
 
 
-def evaluate_checkpoint(policy, config: StudyConfig, cache: Path) -> list[dict[str, Any]]:
-    """Every split of ``config`` for one policy, with the RL arm's protocol; cached as JSON at ``cache``."""
+def evaluate_checkpoint(policy, config: StudyConfig, cache: Path, label: str = "", progress: bool = True
+                        ) -> list[dict[str, Any]]:
+    """Every split of ``config`` for one policy, with the RL arm's protocol; cached as JSON at ``cache``.
+
+    ``label`` names the checkpoint in the progress bar (e.g. ``'sft step 120'``)."""
     from sftrl_repro.experiments.rl import evaluate_policy
 
     if cache.is_file():
         return json.loads(cache.read_text())
-    rows = evaluate_policy(policy, rl_experiment(config))
+    rows = evaluate_policy(policy, rl_experiment(config),
+                           progress=f"eval {config.run_id} {label}".rstrip() if progress else None)
     write_json_atomic(cache, rows)
     return rows
 
@@ -202,18 +207,33 @@ def _row(config: StudyConfig, method: str, step: int, gflops: float, metrics: di
     return row
 
 
-def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
+def study_command(config: StudyConfig) -> str:
+    """The command line that runs ``config`` (the same run folders as :func:`run_study`)."""
+    sets = " ".join(f"--set {k}={json.dumps(v, separators=(',', ':'))}" for k, v in config.to_dict().items()
+                    if k not in ("task", "variant", "scale", "seed", "splits") and v != getattr(StudyConfig, k, v))
+    return (f"python -m sftrl_repro.experiments.study --task {config.task} --variant {config.variant} "
+            f"--scale {config.scale} --seeds {config.seed} {sets}").rstrip()
+
+
+def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: bool = True,
+              train: bool = True) -> pd.DataFrame:
     """Run (or resume, or read back) one seed of the study; one row per (method, step, split).
+
+    ``train=False`` only reads finished runs (the paper scale, trained on a cluster): a missing or
+    unfinished one raises :class:`~sftrl_repro.experiments.rl.MissingRunError` with its command.
 
     Returns a frame with :data:`COLUMNS`. The init appears once (``method='init'``, ``step`` = its
     SFT step); the SFT arm's steps continue the SFT run's; the RL arm's are PPO updates (1, 2, ...);
     ``gflops`` includes the init's compute in both arms.
     """
-    from sftrl_repro.experiments.rl import run_rl_experiment
+    from sftrl_repro.experiments.rl import MissingRunError, run_rl_experiment
     from sftrl_repro.models.policy import Policy
 
     folder = study_dir(config, root)
     eval_dir = folder / "eval"
+    if not train and not (folder / "sft" / "DONE").is_file():
+        raise MissingRunError(f"the study's SFT run {folder / 'sft'} is missing or unfinished; make it with\n  "
+                              f"{study_command(config)}")
     sft = run_sft_arm(config, root=root)
     init = {record.step: record for record in sft.checkpoints}[config.init_steps]
     rows: list[dict[str, Any]] = []
@@ -225,15 +245,20 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
         policy = Policy.load(record.path)
         gflops = sft_gflops(policy, config.task, record)
         method = "init" if record.step == config.init_steps else "sft"
-        for metrics in evaluate_checkpoint(policy, config, eval_dir / f"sft_step_{record.step:06d}.json"):
+        for metrics in evaluate_checkpoint(policy, config, eval_dir / f"sft_step_{record.step:06d}.json",
+                                           f"{method} step {record.step}", progress):
             rows.append(_row(config, method, record.step, gflops, metrics))
 
     # the RL arm from the same init; its update-0 evaluation is the init's, measured above
     ppo_dir = folder / "ppo"
     init_eval = ppo_dir / "eval" / "update_0000.json"
     if not init_eval.is_file():
-        write_json_atomic(init_eval, evaluate_checkpoint(None, config, eval_dir / f"sft_step_{init.step:06d}.json"))
-    table = run_rl_experiment(rl_experiment(config, init.path), run_dir=ppo_dir, progress=progress)
+        write_json_atomic(init_eval, evaluate_checkpoint(None, config, eval_dir / f"sft_step_{init.step:06d}.json",
+                                                         progress=False))
+    try:
+        table = run_rl_experiment(rl_experiment(config, init.path), run_dir=ppo_dir, progress=progress, train=train)
+    except MissingRunError as err:
+        raise MissingRunError(f"{err}\n(the study's own command: {study_command(config)})") from None
     for _, r in table[table["method"] == "rl"].iterrows():
         rows.append(_row(config, "rl", int(r["update"]), float(r["gflops"]), r.to_dict()))
     frame = pd.DataFrame(rows)
@@ -258,3 +283,38 @@ def write_study_results(frame: pd.DataFrame) -> Path:
     path = study_results_path(task, variant)
     write_csv_atomic(path, frame.sort_values(["method", "seed", "step", "split"]))
     return path
+
+
+# ----------------------------------------------------------------------------------- command line
+def main(argv: list[str] | None = None) -> None:
+    """``python -m sftrl_repro.experiments.study --task gp --variant l --seeds 0 1 2 [--set key=value ...]``.
+
+    Runs (or resumes) the seeds one after the other and writes ``results/study_<task>_<variant>.csv``
+    with those seeds. Seeds can run in separate processes (``--no-write``, one torch thread each);
+    a last call with every seed then reads their cached runs back and writes the table.
+    """
+    import argparse
+
+    from sftrl_repro.utils.params import parse_overrides
+
+    parser = argparse.ArgumentParser(prog="python -m sftrl_repro.experiments.study", description=main.__doc__)
+    parser.add_argument("--task", choices=TASKS, required=True)
+    parser.add_argument("--variant", choices=VARIANTS, default="l")
+    parser.add_argument("--scale", choices=SCALES, default="tiny")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a StudyConfig field, e.g. --set eval_n=500 (repeatable)")
+    parser.add_argument("--no-write", action="store_true", help="do not write results/study_*.csv")
+    args = parser.parse_args(argv)
+    try:
+        overrides = parse_overrides(args.overrides, StudyConfig)
+    except ValueError as err:
+        parser.error(f"--set {err}")
+    config = StudyConfig(task=args.task, variant=args.variant, scale=args.scale, **overrides)
+    frame = run_study_seeds(config, args.seeds)
+    if not args.no_write:
+        print(write_study_results(frame))
+
+
+if __name__ == "__main__":
+    main()

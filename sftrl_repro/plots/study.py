@@ -235,6 +235,44 @@ def equal_compute_summary(frame: pd.DataFrame, metric: str, split: str) -> pd.Da
     return pd.DataFrame(out)
 
 
+def study_effects(frame: pd.DataFrame, metric: str, splits: Sequence[str] | None = None) -> pd.DataFrame:
+    """What the study shows, per split: each arm at equal compute minus the init, over seeds.
+
+    One row per (split, arm in ``sft``, ``rl``): ``init`` and ``arm_value`` (percent, means over
+    seeds), ``effect`` (the arm minus the init, percentage points: the mean of per-seed
+    differences), ``effect_se`` (:func:`~sftrl_repro.plots.common.mean_and_se` of those differences,
+    each seed's binomial SE ``sqrt(se_arm^2 + se_init^2)``), ``z`` (``effect / effect_se``),
+    ``n_seeds``, and ``reading``: ``'up'`` / ``'down'`` when ``|z| >= 2``, else ``'no clear change'``.
+    """
+    chosen = equal_compute(frame)
+    splits = list(splits) if splits is not None else [s for s in ("id", "rule_ood", "visual_ood")
+                                                      if s in set(frame["split"])]
+    out = []
+    for split in splits:
+        rows = chosen[chosen["split"] == split]
+        if rows.empty or metric not in rows:
+            continue
+        se_col = _se_column(rows, metric)
+        init = rows[rows["method"] == "init"].set_index("seed")
+        for arm in ("sft", "rl"):
+            mine = rows[rows["method"] == arm].set_index("seed")
+            seeds = sorted(set(init.index) & set(mine.index))
+            if not seeds:
+                continue
+            diff = [float(mine.loc[s, metric]) - float(init.loc[s, metric]) for s in seeds]
+            ses = None
+            if se_col:
+                ses = [math.hypot(float(mine.loc[s, se_col]), float(init.loc[s, se_col])) for s in seeds]
+            effect, se, k = mean_and_se(diff, ses)
+            z = effect / se if se and np.isfinite(se) and se > 0 else math.nan
+            reading = "no clear change" if not np.isfinite(z) or abs(z) < 2 else ("up" if z > 0 else "down")
+            out.append({"split": split, "metric": metric, "arm": arm,
+                        "init": 100 * float(np.mean([init.loc[s, metric] for s in seeds])),
+                        "arm_value": 100 * float(np.mean([mine.loc[s, metric] for s in seeds])),
+                        "effect": 100 * effect, "effect_se": 100 * se, "z": z, "n_seeds": k, "reading": reading})
+    return pd.DataFrame(out)
+
+
 # ------------------------------------------------------------------------------------------ drawing
 def _band_note(frames: Mapping[str, pd.DataFrame]) -> str:
     counts = {int(f["seed"].nunique()) for f in frames.values()}
@@ -514,6 +552,38 @@ def plot_fig08_recognition(rule: pd.DataFrame | None, visual: pd.DataFrame | Non
                *[plt.Line2D([], [], ls="none", marker=MARKERS[m], color="0.3", label=LABELS[m]) for m in ("sft", "rl", "init")]]
     fig.legend(handles=handles, loc="outside lower center", ncol=5)
     fig.suptitle("Transparency: training compute (faint = early)", fontsize=9, color="0.3")
+    return attach_data(fig, pd.concat(data, ignore_index=True) if data else pd.DataFrame())
+
+
+#: The diagnostic drawn under each study task's own metric in :func:`plot_study`.
+DIAGNOSTIC: dict[str, str] = {"gp_l": "rule_reading", "virl_l": "success", "gp_vl": "recognition",
+                              "virl_vl": "success"}
+
+
+@styled
+def plot_study(frame: pd.DataFrame, key: str, *, window: int = 7, title: str = "") -> plt.Figure:
+    """One study task (notebooks 03 / 04): a column per split; top row the paper's metric (GP
+    success, V-IRL per-step accuracy), bottom row the diagnostic that explains it (GP-L rule
+    reading, GP-VL recognition, V-IRL route success), init / SFT / RL against training GFLOPs."""
+    from sftrl_repro.utils.params import check_choice
+
+    check_choice("key", key, tuple(STUDY_TASKS))
+    splits = [s for s in ("id", "rule_ood", "visual_ood") if s in set(frame["split"])]
+    metrics = [METRIC[key], DIAGNOSTIC[key]]
+    fig, axes = plt.subplots(2, len(splits), figsize=(3.9 * len(splits), 5.6), squeeze=False,
+                             constrained_layout=True)
+    data = []
+    for row, metric in enumerate(metrics):
+        for col, split in enumerate(splits):
+            ax = axes[row, col]
+            ax.set_title(f"{label(split)}: {metric_label(metric, key).split(' (')[0]}", fontsize=10)
+            part = draw_curves(ax, frame, metric, split, task=key, window=window, legend=row == 0 and col == 0)
+            if len(part):
+                data.append(part)
+            if row == 0:
+                ax.set_xlabel("")
+    fig.suptitle(title or f"{label(key)}: {_seed_note({key: frame}, str(frame['scale'].iloc[0]) if 'scale' in frame else 'tiny')}"
+                 f"{_band_note({key: frame})}", fontsize=9, color="0.3")
     return attach_data(fig, pd.concat(data, ignore_index=True) if data else pd.DataFrame())
 
 

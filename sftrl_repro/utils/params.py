@@ -32,3 +32,25 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
     if high is not None and value > high:
         raise ValueError(f"{name}={value!r} is not valid; it must be <= {high}")
     return value
+
+
+def parse_overrides(items: Iterable[str], cls: type) -> dict[str, Any]:
+    """``["key=value", ...]`` -> ``{key: value}`` for fields of the dataclass ``cls``.
+
+    Values are read as JSON (``3``, ``1e-5``, ``true``, ``[1, 2]``, ``{"lr": 1e-5}``), anything else
+    as a string. An unknown key raises one ``ValueError`` naming the valid fields.
+    """
+    import json
+    from dataclasses import fields
+
+    names = sorted(f.name for f in fields(cls))
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in names:
+            raise ValueError(f"{item!r} is not valid; use KEY=VALUE with KEY one of {names}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out

@@ -4,8 +4,14 @@ Three kinds of examples, each a ``(prompt, answer)`` pair in formats of the pack
 
 * ``rule_reading``: a stated face-card rule and four cards -> the cards' numbers;
 * ``make_t``: four numbers from 1..13 and a target (24 among many) -> a formula; no cards, no rule;
+* ``make_t_sheet``: a worksheet of several make-T puzzles -> one formula per line (the same
+  knowledge as ``make_t`` at a third of the tokens per puzzle: one chat frame for many puzzles);
 * ``card_puzzle``: a stated face-card rule, four cards and a target other than 24 -> the answer
   object of GeneralPoints (``"cards"``, ``"number"``, ``"formula"``), its answer format.
+
+Make-24 puzzles are drawn uniformly over the 1,362 solvable multisets of 1..13 (numbers in random
+order), the recipe that taught a 3.4M-parameter model make-24 in ~4M tokens (measured); other
+targets over random numbers.
 
 Rules: ``'diverse'`` draws J/Q/K values from 1..13 (distinct values, all equal, or two equal) and
 never the task's two rules, J/Q/K = 10/10/10 (in-distribution) and 11/12/13 (rule-OOD): the base
@@ -16,6 +22,9 @@ Targets of card puzzles are never 24: a card-list + rule + 24 combination never 
 from __future__ import annotations
 
 import random
+
+from functools import lru_cache
+from itertools import combinations_with_replacement
 
 from sftrl_repro.games.cards import RANKS
 from sftrl_repro.games.solver import solve
@@ -116,17 +125,29 @@ def _target_and_formula(numbers: list[int], rng: random.Random, targets: tuple[i
     return None
 
 
+@lru_cache(maxsize=1)
+def solvable_24() -> tuple[tuple[int, ...], ...]:
+    """The multisets of four numbers from 1..13 that make 24 (1,362 of 1,820), sorted."""
+    return tuple(m for m in combinations_with_replacement(range(1, 14), 4) if solve(list(m), 24))
+
+
 def make_t_puzzle(rng: random.Random, p24: float = 0.4, high_p: float = 0.6) -> tuple[list[int], int, str]:
     """Four numbers from 1..13, a target they can make, and the solver's shortest formula.
 
-    With probability ``high_p`` at least one number is 11, 12 or 13 (the values face cards take
-    under rules other than 10); the target is 24 with probability ``p24`` (when solvable).
+    With probability ``p24`` the target is 24 and the numbers a uniform draw of the solvable
+    multisets (:func:`solvable_24`) in random order; otherwise the numbers are random (with
+    probability ``high_p`` at least one is 11, 12 or 13, the values face cards take under rules
+    other than 10) and the target one they can make, other than 24.
     """
+    if rng.random() < p24:
+        numbers = list(rng.choice(solvable_24()))
+        rng.shuffle(numbers)
+        return numbers, 24, solve(numbers, 24)[0]
     while True:
         numbers = [rng.randint(1, 13) for _ in range(4)]
         if rng.random() < high_p and not any(n > 10 for n in numbers):
             numbers[rng.randrange(4)] = rng.randint(11, 13)
-        hit = _target_and_formula(numbers, rng, MAKE_T_TARGETS, p24)
+        hit = _target_and_formula(numbers, rng, PUZZLE_TARGETS, 0.0)
         if hit:
             return numbers, hit[0], hit[1]
 
@@ -144,6 +165,18 @@ def make_t(rng: random.Random, p24: float = 0.4, high_p: float = 0.6) -> tuple[s
     """Four numbers from 1..13 and a target -> a formula ``"formula": "<expr>=<target>"``."""
     numbers, target, formula = make_t_puzzle(rng, p24, high_p)
     return make_t_prompt(numbers, target, rng.randrange(3)), f'"formula": "{formula}={target}"'
+
+
+def make_t_sheet(rng: random.Random, p24: float = 0.4, size: tuple[int, int] = (4, 8)) -> tuple[str, str]:
+    """A worksheet of ``size[0]..size[1]`` make-T puzzles -> one ``<formula>=<target>`` per line."""
+    puzzles = [make_t_puzzle(rng, p24) for _ in range(rng.randint(*size))]
+    if rng.random() < 0.5:
+        prompt = "Solve each: use all four numbers once with + - * / ( ).\n" + "\n".join(
+            f"{i + 1}. {' '.join(map(str, v))} -> {t}" for i, (v, t, _) in enumerate(puzzles))
+    else:
+        prompt = "Worksheet. Reach the target with every number exactly once.\n" + "\n".join(
+            f"{i + 1}) target {t}: {', '.join(map(str, v))}" for i, (v, t, _) in enumerate(puzzles))
+    return prompt, "\n".join(f"{i + 1}. {f}={t}" for i, (_, t, f) in enumerate(puzzles))
 
 
 def card_puzzle(rng: random.Random, diversity: str = "diverse") -> tuple[str, str]:
