@@ -123,7 +123,7 @@ def test_importing_the_plotting_modules_selects_no_backend_and_changes_no_settin
     code = (
         "import matplotlib; before = dict(matplotlib.rcParams)\n"
         "import sftrl_repro.plots, sftrl_repro.plots.study, sftrl_repro.plots.sweeps, sftrl_repro.plots.report\n"
-        "import sftrl_repro.plots.gp, sftrl_repro.plots.virl, sftrl_repro.flops.plot\n"
+        "import sftrl_repro.plots.gp, sftrl_repro.plots.virl, sftrl_repro.plots.failures, sftrl_repro.flops.plot\n"
         "after = dict(matplotlib.rcParams)\n"
         "assert matplotlib.rcParams._get_backend_or_none() == 'module://matplotlib_inline.backend_inline', "
         "matplotlib.rcParams._get_backend_or_none()\n"
@@ -612,3 +612,23 @@ def test_sft_run_figure_draws_virl_per_step_accuracy():
     assert list(fig.axes[1].lines[0].get_ydata()) == [0.0, 50.0]
     assert fig.axes[1].get_ylim() == (0.0, 60.0) and fig.axes[2].get_ylim() == (0.0, 100.0)
     assert legend_texts(fig) == ["In distribution", "Rule OOD"]
+    plt.close(fig)
+
+
+def test_the_old_sft_run_figure_is_a_deprecated_alias_of_the_plots_one():
+    from sftrl_repro.trainers import sft
+
+    losses = pd.DataFrame({"trained_tokens": [100, 200], "loss": [2.0, 1.0]})
+    evaluation = pd.DataFrame({"trained_tokens": [0, 200, 0, 200], "split": ["id", "id", "rule_ood", "rule_ood"],
+                               "success": [0.0, 0.2, 0.0, 0.1], "success_se": [0.0, 0.05, 0.0, 0.03],
+                               "format_rate": [0.0, 1.0, 0.0, 1.0]})
+    with pytest.warns(DeprecationWarning, match="plots.study.plot_sft_run"):
+        old = sft.plot_sft_run(losses, evaluation, title="t")
+    new = study.plot_sft_run(losses, evaluation, title="t")
+    try:
+        assert legend_texts(old) == legend_texts(new) == ["In distribution", "Rule OOD"]
+        assert [ax.get_ylabel() for ax in old.axes] == [ax.get_ylabel() for ax in new.axes]
+        assert old.axes[1].get_ylim()[0] == 0.0 and old.axes[1].get_ylabel() == "Success rate (%)"
+    finally:
+        plt.close(old)
+        plt.close(new)

@@ -49,13 +49,13 @@ from sftrl_repro.data import sft_dataset
 from sftrl_repro.models import load_policy
 from sftrl_repro.paths import figures_dir, results_dir, runs_dir
 from sftrl_repro.plots import save_figure
+from sftrl_repro.plots.study import plot_sft_run
 from sftrl_repro.trainers.sft import (
     DEFAULT_DEMOS,
     SCALES,
     evaluate_sft_run,
     image_size_for,
     loss_curve,
-    plot_sft_run,
     sft_run_config,
     sft_run_dir,
     train_sft,
@@ -134,8 +134,10 @@ print(table.round(3).to_string(index=False))
 
 # %% [markdown]
 # ## Figure (drawn from the `results/` tables)
+# The middle panel draws the paper's metric: success for GeneralPoints, per-step accuracy (every graded
+# answer, retries included) for V-IRL.
 
 # %%
 fig = plot_sft_run(pd.read_csv(out_results / f"{name}_loss.csv"), pd.read_csv(out_results / f"{name}.csv"),
-                   title=f"SFT {task.upper()}-{variant.upper()} ({scale})")
+                   task=task, title=f"SFT {task.upper()}-{variant.upper()} ({scale})")
 save_figure(fig, name, folder=out_figures);

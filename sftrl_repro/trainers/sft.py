@@ -460,7 +460,7 @@ def evaluate_sft_run(result: SFTResult, task: str, variant: str, *, initial: Pol
         A ``pandas.DataFrame``, one row per (checkpoint, split): ``step``, ``trained_tokens``,
         ``gflops`` (the paper's ``6 N D`` with ``D`` the trained tokens), ``split``,
         ``format_rate`` (first answers with every template field), ``success``, ``success_se``,
-        ``per_step_accuracy`` and, for GP, ``rule_reading`` and ``recognition``.
+        ``per_step_accuracy``, ``per_step_accuracy_se`` and, for GP, ``rule_reading`` and ``recognition``.
     """
     import pandas as pd
 
@@ -477,7 +477,7 @@ def evaluate_sft_run(result: SFTResult, task: str, variant: str, *, initial: Pol
         points.append((0, 0, lambda: initial))
     for record in result.checkpoints:
         points.append((record.step, record.trained_tokens, lambda path=record.path: Policy.load(path)))
-    keep = ["success", "success_se", "per_step_accuracy", "rule_reading", "recognition"]
+    keep = ["success", "success_se", "per_step_accuracy", "per_step_accuracy_se", "rule_reading", "recognition"]
     rows = []
     for step, tokens, load in points:
         policy = load()
@@ -501,31 +501,19 @@ def loss_curve(run_dir: str | Path):
     return pd.DataFrame(rows)
 
 
-def plot_sft_run(losses, evaluation, *, title: str = ""):
-    """Training loss and per-split success / format rate against trained tokens (one figure).
+def plot_sft_run(losses, evaluation, *, title: str = "", task: str = "gp", metric: str | None = None):
+    """Deprecated: use :func:`sftrl_repro.plots.study.plot_sft_run` (same arguments, plus ``task``).
 
-    Args:
-        losses: :func:`loss_curve`'s table (or the CSV written from it).
-        evaluation: :func:`evaluate_sft_run`'s table (or the CSV written from it).
-        title: the figure's title.
+    A thin alias kept for old callers: it warns and draws with the plots version (worded legends,
+    percent axes from 0, V-IRL's per-step accuracy).
     """
-    import matplotlib.pyplot as plt
+    import warnings
 
-    fig, (ax_loss, ax_success, ax_format) = plt.subplots(1, 3, figsize=(12, 3.4), constrained_layout=True)
-    ax_loss.plot(losses["trained_tokens"], losses["loss"], color="0.2")
-    ax_loss.set(xlabel="trained tokens", ylabel="SFT loss (assistant tokens)", yscale="log")
-    for split, rows in evaluation.groupby("split", sort=False):
-        rows = rows.sort_values("trained_tokens")
-        ax_success.errorbar(rows["trained_tokens"], 100 * rows["success"], yerr=100 * rows["success_se"],
-                            marker="o", capsize=3, label=split)
-        ax_format.plot(rows["trained_tokens"], 100 * rows["format_rate"], marker="o", label=split)
-    top = 100 * float((evaluation["success"] + evaluation["success_se"]).max())
-    ax_success.set(xlabel="trained tokens", ylabel="success (%)", ylim=(-1, max(10.0, 1.15 * top)))
-    ax_format.set(xlabel="trained tokens", ylabel="well-formed first answers (%)", ylim=(-5, 105))
-    ax_success.legend(frameon=False)
-    if title:
-        fig.suptitle(title)
-    return fig
+    from sftrl_repro.plots.study import plot_sft_run as _plot_sft_run
+
+    warnings.warn("sftrl_repro.trainers.sft.plot_sft_run is deprecated; use sftrl_repro.plots.study.plot_sft_run",
+                  DeprecationWarning, stacklevel=2)
+    return _plot_sft_run(losses, evaluation, task=task, metric=metric, title=title)
 
 
 # ------------------------------------------------------------------------------ command line
