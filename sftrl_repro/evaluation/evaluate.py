@@ -122,7 +122,7 @@ def evaluate(
     transitions = collect(policy, spec.make_env, spec.seeds[rank::world],
                           options=None if spec.options is None else spec.options[rank::world],
                           num_envs=num_envs, temperature=temperature, max_new_tokens=max_new_tokens,
-                          generation_seed=None if temperature == 0 else int(sampling_seed),
+                          generation_seed=None if temperature == 0 else int(sampling_seed), refill=False,
                           progress=(progress if isinstance(progress, str) else f"eval {task}/{split}")
                           if progress else False)
     if world > 1:

@@ -84,10 +84,10 @@ class StudyConfig:
     base: str = "pretrained"
     init_steps: int = 60
     sft_steps: int = 300
-    sft_checkpoints: int = 4
+    sft_checkpoints: int = 2
     n_demos: int | None = None
     rl_updates: int = 8
-    rl_checkpoint_every: int = 2
+    rl_checkpoint_every: int = 4
     eval_n: int | None = None
     splits: tuple[str, ...] | None = None
     eval_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -265,6 +265,21 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
     return frame[list(COLUMNS)]
 
 
+def study_checkpoints(config: StudyConfig, root: str | Path | None = None) -> dict[str, Path]:
+    """The policy folders of one finished seed: ``init``, the SFT arm's last checkpoint (``sft``) and
+    the RL arm's last (``rl``); each loads with :meth:`~sftrl_repro.models.Policy.load`."""
+    from sftrl_repro.experiments.rl import MissingRunError
+    from sftrl_repro.trainers.sft import read_sft_result
+
+    folder = study_dir(config, root)
+    if not (folder / "sft" / "DONE").is_file() or not (folder / "ppo" / "DONE").is_file():
+        raise MissingRunError(f"the study run {folder} is unfinished; make it with\n  {study_command(config)}")
+    records = {r.step: Path(r.path) for r in read_sft_result(folder / "sft").checkpoints}
+    rl_steps = sorted(int(p.name[5:]) for p in (folder / "ppo" / "checkpoints").glob("step_*") if p.name[5:].isdigit())
+    return {"init": records[config.init_steps], "sft": records[max(records)],
+            "rl": folder / "ppo" / "checkpoints" / f"step_{rl_steps[-1]:06d}" / "policy"}
+
+
 def run_study_seeds(config: StudyConfig, seeds: list[int], **kwargs: Any) -> pd.DataFrame:
     """:func:`run_study` for each seed (``config.seed`` replaced), concatenated."""
     from dataclasses import replace
@@ -272,15 +287,17 @@ def run_study_seeds(config: StudyConfig, seeds: list[int], **kwargs: Any) -> pd.
     return pd.concat([run_study(replace(config, seed=s), **kwargs) for s in seeds], ignore_index=True)
 
 
-def study_results_path(task: str, variant: str) -> Path:
-    """``results/study_<task>_<variant>.csv``."""
-    return results_dir() / f"study_{check_choice('task', task, TASKS)}_{check_choice('variant', variant, VARIANTS)}.csv"
+def study_results_path(task: str, variant: str, scale: str = "tiny") -> Path:
+    """``results/study_<task>_<variant>.csv`` (``_<scale>`` appended beyond ``tiny``, so a cluster
+    run never overwrites the tiny table; :func:`sftrl_repro.plots.study.read_study` reads either)."""
+    name = f"study_{check_choice('task', task, TASKS)}_{check_choice('variant', variant, VARIANTS)}"
+    return results_dir() / (f"{name}.csv" if check_choice("scale", scale, SCALES) == "tiny" else f"{name}_{scale}.csv")
 
 
 def write_study_results(frame: pd.DataFrame) -> Path:
-    """Write a study frame (one task and variant) to :func:`study_results_path`, atomically."""
-    (task,), (variant,) = frame["task"].unique(), frame["variant"].unique()
-    path = study_results_path(task, variant)
+    """Write a study frame (one task, variant and scale) to :func:`study_results_path`, atomically."""
+    (task,), (variant,), (scale,) = frame["task"].unique(), frame["variant"].unique(), frame["scale"].unique()
+    path = study_results_path(task, variant, scale)
     write_csv_atomic(path, frame.sort_values(["method", "seed", "step", "split"]))
     return path
 

@@ -389,6 +389,10 @@ class Policy:
             pad_token_id=self.tokenizer.pad_token_id,
             output_logits=with_logprobs,
             return_dict_in_generate=True,
+            # Text models decode into a preallocated KV cache: the default dynamic cache re-copies
+            # the whole cache at every token (torch.cat), a third of the tiny models' evaluation time
+            # on CPU; same answers (tested), 1.45x faster. Mllama keeps its own cache.
+            cache_implementation=None if self.is_vision else "static",
         )
         out = self.model.generate(**batch, generation_config=config, logits_processor=processors)
         token_ids = out.sequences[:, prompt_len:]

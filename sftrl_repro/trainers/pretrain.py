@@ -550,3 +550,20 @@ def vision_skills(policy, n: int = 200, seed: int = 12345) -> dict[str, float]:
         out[name + "_in_order"] = sum((parse_gp_answer("{" + a + "}").cards or []) == h
                                       for a, (h, _) in zip(answers, items)) / n
     return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m sftrl_repro.trainers.pretrain [--modality language|vision|both]``: build (or
+    resume, or find finished) the package's default tiny base(s) under ``runs/``; prints the folders."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m sftrl_repro.trainers.pretrain", description=main.__doc__)
+    parser.add_argument("--modality", choices=("language", "vision", "both"), default="both")
+    args = parser.parse_args(argv)
+    for modality in ("language", "vision") if args.modality == "both" else (args.modality,):
+        run = pretrain_base(default_config(modality))
+        print(modality, run.path / BASE_DIR, base_summary(run))
+
+
+if __name__ == "__main__":
+    main()

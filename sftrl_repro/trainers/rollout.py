@@ -108,6 +108,7 @@ def collect(
     generate_kwargs: dict[str, Any] | None = None,
     options: Sequence[dict | None] | None = None,
     progress: bool | str = False,
+    refill: bool = True,
 ) -> list[Transition]:
     """Play episodes with the policy, ``num_envs`` at a time, and return every transition.
 
@@ -128,6 +129,10 @@ def collect(
         options: reset options of each episode (e.g. ``{"route_index": k}`` to play V-IRL routes in
             order), parallel to ``seeds``; ``None`` for none.
         progress: show a tqdm bar (a string is its description).
+        refill: start a new episode in a slot as soon as its episode ends (``True``), or play in
+            waves of ``num_envs`` episodes (``False``): a wave's conversations are at the same turn,
+            so of similar lengths, and the padded batch wastes less (evaluation: 1.3x faster on
+            GeneralPoints); the answers are the same either way (keyed sampling).
 
     Returns:
         Transitions ordered by episode, then turn.
@@ -162,9 +167,12 @@ def collect(
         certain = len(done_transitions) + sum(len(s["trans"]) + 1 for s in running)
         return certain < min_transitions
 
-    for i in range(len(envs)):
-        if may_start():
-            start(i)
+    def start_wave() -> None:
+        for i in range(len(envs)):
+            if may_start():
+                start(i)
+
+    start_wave()
     while any(s is not None for s in slots):
         active = [i for i, s in enumerate(slots) if s is not None]
         conversations = [slots[i]["conversation"] for i in active]
@@ -188,10 +196,12 @@ def collect(
                 done_transitions.extend(slot["trans"])
                 bar.update(len(slot["trans"]) if min_transitions else 1)
                 slots[i] = None
-                if may_start():
+                if refill and may_start():
                     start(i)
             else:
                 slot.update(turn=slot["turn"] + 1, obs=obs, conversation=info["conversation"])
+        if not refill and all(s is None for s in slots):
+            start_wave()
     bar.close()
     done_transitions.sort(key=lambda t: (t.episode, t.turn))
     return done_transitions
