@@ -5,6 +5,10 @@
    batch-1 ``generate`` (the authors' scheme): same model, same episodes, greedy decoding, so the
    answers are the same; reported as transitions per second and their ratio (target >= 5x).
 2. One PPO update of the tiny preset split into rollout / log-prob recompute / optimisation.
+2b. ``--eval``: the study's evaluation protocol (GP-L, in distribution, 5 attempts with feedback,
+   sampled as the authors' evaluator) on the study's GP-L init when it exists (else the tiny base):
+   episodes per second with the dynamic KV cache and episode refilling (the previous release)
+   against the static cache and waves of episodes (now); the answers must be the same.
 
 3. ``--small``: the ``small`` scale (SmolLM2-135M) on the CPU: time of one PPO update and of one
    evaluation at small budgets (the figures the README quotes).
@@ -73,6 +77,38 @@ def bench_small(episodes: int = 2, eval_n: int = 4, max_new_tokens: int = 48) ->
     return out
 
 
+def bench_evaluation(n: int = 64, num_envs: int = 32) -> dict[str, float]:
+    """Episodes/s of the study's GP-L evaluation, before (dynamic cache, refill) and now (static, waves)."""
+    from pathlib import Path
+
+    from sftrl_repro.evaluation import evaluate
+    from sftrl_repro.experiments.study import StudyConfig, study_dir
+    from sftrl_repro.models import Policy
+
+    init = study_dir(StudyConfig()) / "sft" / "checkpoints" / f"checkpoint-{StudyConfig().init_steps}"
+    policy = Policy.load(init) if Path(init, "config.json").is_file() else load_policy("tiny", "language")
+    out: dict[str, float] = {"policy": str(init) if Path(init, "config.json").is_file() else "tiny base"}
+    for name, static, refill in (("dynamic cache, refill", False, True), ("static cache, waves", True, False)):
+        policy.static_cache = static
+        start = time.perf_counter()
+        row, trans = evaluate(policy, "gp", "id", n=n, num_envs=num_envs, max_new_tokens=96, refill=refill,
+                              return_transitions=True)
+        out[name] = n / (time.perf_counter() - start)
+        out[name + " answers"] = [t.answer for t in trans]
+    return out
+
+
+def main_eval() -> int:
+    torch.set_num_threads(1)
+    r = bench_evaluation()
+    same = r["dynamic cache, refill answers"] == r["static cache, waves answers"]
+    print(f"evaluation, GP-L ID, 64 hands, 5 attempts, sampled (the study's protocol), 1 thread, {r['policy']}")
+    for name in ("dynamic cache, refill", "static cache, waves"):
+        print(f"  {name:22s}: {r[name]:6.2f} episodes/s")
+    print(f"  speed-up              : {r['static cache, waves'] / r['dynamic cache, refill']:6.2f}x   same answers: {same}")
+    return 0 if same else 1
+
+
 def main_small() -> int:
     torch.set_num_threads(2)
     s = bench_small()
@@ -93,6 +129,8 @@ def main_small() -> int:
 def main() -> int:
     if "--small" in sys.argv:
         return main_small()
+    if "--eval" in sys.argv:
+        return main_eval()
     torch.set_num_threads(2)
     policy = load_policy("tiny", "language", seed=0, base="random")
     r = bench_rollout(policy)

@@ -390,3 +390,16 @@ def test_deepspeed_branch_marks_every_boundary_and_steps_once_per_window(tmp_pat
     assert all(flag is False for kind, flag in calls if kind == "backward")
     steps = [lr for kind, lr in calls if kind == "step"]
     assert len(steps) == diag["optimizer_steps"] == plan.optimizer_steps and steps == [config.lr] * len(steps)
+
+
+def test_cast_copies_the_policy_in_another_precision():
+    from sftrl_repro.evaluation import evaluate
+    from sftrl_repro.models import load_policy
+
+    policy = load_policy("tiny", "language", seed=0, base="random")
+    assert policy.cast(torch.float32) is policy
+    half = policy.cast(torch.bfloat16)
+    assert half.model.dtype == torch.bfloat16 and policy.model.dtype == torch.float32
+    assert half.processor is policy.processor and half.static_cache
+    row = evaluate(half, "gp", "id", n=2, num_envs=2, max_new_tokens=8, verify_iter=1)
+    assert row["episodes"] == 2

@@ -56,7 +56,9 @@ def test_corpus_is_a_pure_function_of_seed_and_index():
 
 
 def test_corpus_mixes_every_kind(text_corpus, vision_corpus):
-    assert {e.kind for e in text_corpus} == {"rule_reading", "make_t", "make_t_sheet", "card_puzzle", "route"}
+    assert {e.kind for e in text_corpus} == {"rule_reading", "make_t", "card_puzzle", "route"}
+    sheets = CorpusSpec(weights=(("make_t_sheet", 1.0),))
+    assert {e.kind for e in corpus(sheets, 0, 5)} == {"make_t_sheet"}
     assert {e.kind for e in vision_corpus} == {"card_caption", "street_scene"}
 
 
@@ -122,9 +124,9 @@ def test_make_24_draws_cover_the_solvable_multisets_and_sheets_are_right():
 
     assert len(pgp.solvable_24()) == 1362
     rng = random.Random(2)
-    hands = Counter(tuple(sorted(pgp.make_t_puzzle(rng, p24=1.0)[0])) for _ in range(4000))
+    hands = Counter(tuple(sorted(pgp.make_t_puzzle(rng, p24=1.0, draw="solvable")[0])) for _ in range(4000))
     assert set(hands) <= set(pgp.solvable_24()) and len(hands) > 1000  # uniform: ~1291 distinct expected
-    others = [pgp.make_t_puzzle(rng, p24=0.0)[1] for _ in range(300)]
+    others = [pgp.make_t_puzzle(rng, p24=0.0, draw="solvable")[1] for _ in range(300)]
     assert 24 not in others
     for _ in range(50):
         prompt, answer = pgp.make_t_sheet(rng)

@@ -12,7 +12,7 @@ from sftrl_repro.experiments.study import COLUMNS, StudyConfig, run_study, study
 def test_config_validates_and_places_checkpoints():
     config = StudyConfig(init_steps=60, sft_steps=300, sft_checkpoints=4)
     assert config.sft_save_steps == (60, 120, 180, 240, 300)
-    assert config.eval_n == 1000 and StudyConfig(task="virl").eval_n == 200
+    assert config.eval_n == 500 and StudyConfig(task="virl").eval_n == 200
     assert StudyConfig(variant="vl").splits == ("id", "rule_ood", "visual_ood")
     with pytest.raises(ValueError, match="sft_steps"):
         StudyConfig(init_steps=10, sft_steps=10)

@@ -88,6 +88,7 @@ def evaluate(
     progress: bool | str = False,
     return_transitions: bool = False,
     accelerator: Any = None,
+    refill: bool = False,
     **env_overrides: Any,
 ) -> dict[str, Any] | tuple[dict[str, Any], list[Transition]]:
     """Evaluate ``policy`` on one split with the paper's protocol (see ``evaluation.splits``).
@@ -122,7 +123,7 @@ def evaluate(
     transitions = collect(policy, spec.make_env, spec.seeds[rank::world],
                           options=None if spec.options is None else spec.options[rank::world],
                           num_envs=num_envs, temperature=temperature, max_new_tokens=max_new_tokens,
-                          generation_seed=None if temperature == 0 else int(sampling_seed), refill=False,
+                          generation_seed=None if temperature == 0 else int(sampling_seed), refill=refill,
                           progress=(progress if isinstance(progress, str) else f"eval {task}/{split}")
                           if progress else False)
     if world > 1:

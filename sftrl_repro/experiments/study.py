@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from sftrl_repro.experiments.rl import default_splits
+from sftrl_repro.experiments.runs import config_hash
 from sftrl_repro.paths import results_dir, runs_dir
 from sftrl_repro.utils.io import write_csv_atomic, write_json_atomic
 from sftrl_repro.utils.params import check_choice, check_int
@@ -48,9 +49,11 @@ COLUMNS = ("task", "variant", "scale", "method", "seed", "step", "gflops", "spli
            "n_episodes", "per_step_accuracy", "per_step_accuracy_se", "rule_reading", "recognition",
            "first_attempt_success")
 
-#: Episodes per split and checkpoint at the small scales (the paper's 234 hands / 48 routes are too
-#: few to see OOD differences of a few points: SE 2-3 points at 10-20%).
-POWERED_EVAL_N = {"gp": 1000, "virl": 200}
+#: Episodes per split and checkpoint below the paper scale (the paper's 234 hands / 48 routes are too
+#: few to see OOD differences of a few points: SE 2-3 points at 10-20%). GP: 500 hands (SE <= 2.2
+#: points, 1.3 at 10%), because a tiny GP evaluation costs ~0.3 s per hand and core (5 sampled
+#: attempts with a growing conversation); ``eval_n=1000`` halves the SE's square and doubles the time.
+POWERED_EVAL_N = {"gp": 500, "virl": 200}
 
 
 @dataclass
@@ -72,7 +75,8 @@ class StudyConfig:
         eval_n: episodes per split and checkpoint (default :data:`POWERED_EVAL_N` below the paper
             scale, the paper's protocol at the paper scale).
         splits: evaluation splits (default ID and rule OOD, plus visual OOD for ``vl``).
-        eval_kwargs: keyword arguments of :func:`sftrl_repro.evaluation.evaluate` (decoding etc.).
+        eval_kwargs: evaluation options: ``max_new_tokens``, ``greedy`` (bool), ``dtype``
+            (``'bfloat16'``, the default, or ``'float32'``; see ``RLExperiment.eval_dtype``).
         sft_overrides: fields of :class:`~sftrl_repro.trainers.sft.SFTRunConfig` over the preset.
         ppo_overrides: fields of :class:`~sftrl_repro.trainers.ppo.PPOConfig` over the preset.
     """
@@ -119,7 +123,14 @@ class StudyConfig:
 
     @property
     def run_id(self) -> str:
-        return f"{self.scale}-{self.task}-{self.variant}-{self.base}-seed{self.seed}"
+        """``<scale>-<task>-<variant>-<base>-seed<seed>``; a tiny pretrained base adds its config
+        hash, so runs from another base never mix with these."""
+        base = self.base
+        if self.scale == "tiny" and self.base == "pretrained":
+            from sftrl_repro.trainers.pretrain import default_config
+
+            base += "-" + default_config(self.modality).run_id().rsplit("-", 1)[-1]
+        return f"{self.scale}-{self.task}-{self.variant}-{base}-seed{self.seed}"
 
     @property
     def sft_save_steps(self) -> tuple[int, ...]:
@@ -156,7 +167,7 @@ def rl_experiment(config: StudyConfig, init_path: str | None = None):
                         ppo_overrides={"checkpoint_every": config.rl_checkpoint_every, **config.ppo_overrides},
                         eval_max_new_tokens=config.eval_kwargs.get("max_new_tokens", max_new),
                         eval_greedy=bool(config.eval_kwargs.get("greedy", False)), base=config.base,
-                        init=init_path)
+                        init=init_path, eval_dtype=config.eval_kwargs.get("dtype", "bfloat16"))
 
 
 def run_sft_arm(config: StudyConfig, *, root: str | Path | None = None):
@@ -230,7 +241,10 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
     from sftrl_repro.models.policy import Policy
 
     folder = study_dir(config, root)
-    eval_dir = folder / "eval"
+    exp = rl_experiment(config)
+    # The evaluation protocol names the cache folder: a changed protocol never reads stale numbers.
+    protocol = {k: getattr(exp, k) for k in ("eval_n", "splits", "eval_max_new_tokens", "eval_greedy", "eval_dtype")}
+    eval_dir = folder / "eval" / config_hash(protocol)
     if not train and not (folder / "sft" / "DONE").is_file():
         raise MissingRunError(f"the study's SFT run {folder / 'sft'} is missing or unfinished; make it with\n  "
                               f"{study_command(config)}")

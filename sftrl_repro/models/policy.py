@@ -209,6 +209,9 @@ class Policy:
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         # Every id that ends a turn: the tokenizer's EOS and whatever the model's config lists.
         self.eos_token_ids: list[int] = sorted({tokenizer.eos_token_id, *eos})
+        #: Decode text models into a preallocated (static) KV cache; ``False``: Hugging Face's
+        #: dynamic cache (same answers, slower on CPU: it re-copies the cache at every token).
+        self.static_cache: bool = not self.is_vision
 
     # ------------------------------------------------------------------------------ properties
     @property
@@ -229,6 +232,20 @@ class Policy:
     def hidden_size(self) -> int:
         """Width ``H`` of :attr:`AnswerScores.prompt_hidden` (the value head's input)."""
         return self.model.config.get_text_config().hidden_size
+
+    def cast(self, dtype: torch.dtype) -> "Policy":
+        """A copy of this policy with its weights in ``dtype`` (``self`` when they already are);
+        the processor is shared. Evaluation uses it: ``bfloat16``, as the paper's GPUs, is 1.7x
+        faster than ``float32`` for the tiny models on a CPU with bf16 units (AMX / AVX-512-BF16)."""
+        import copy
+
+        if self.model.dtype == dtype:
+            return self
+        out = Policy(copy.deepcopy(self.model).to(dtype), self.processor, scale=self.scale, modality=self.modality,
+                     name=self.name)
+        out.model.eval()
+        out.static_cache = self.static_cache
+        return out
 
     def to(self, device: str | torch.device) -> "Policy":
         self.model.to(device)
@@ -392,7 +409,7 @@ class Policy:
             # Text models decode into a preallocated KV cache: the default dynamic cache re-copies
             # the whole cache at every token (torch.cat), a third of the tiny models' evaluation time
             # on CPU; same answers (tested), 1.45x faster. Mllama keeps its own cache.
-            cache_implementation=None if self.is_vision else "static",
+            cache_implementation="static" if self.static_cache and not self.is_vision else None,
         )
         out = self.model.generate(**batch, generation_config=config, logits_processor=processors)
         token_ids = out.sequences[:, prompt_len:]

@@ -10,10 +10,10 @@ What the corpus holds (``kind``: generator; see each module's docstring):
 ==================  ==========================================================================
 ``rule_reading``    a face-card rule stated in one of 5 wordings + 4 cards -> their numbers
                     (:func:`.gp.rule_reading`); rules drawn from 1..13, never 10/10/10 nor 11/12/13
-``make_t``          4 numbers from 1..13 + a target in 2..48 (24 with probability ``p24``, over
-                    the 1,362 solvable multisets) -> a formula (:func:`.gp.make_t`); no cards,
-                    no rule sentence
-``make_t_sheet``    4-8 such puzzles in one worksheet -> one formula per line (:func:`.gp.make_t_sheet`)
+``make_t``          4 numbers from 1..13 + a target in 2..48 (24 with probability 0.4) -> a formula
+                    (:func:`.gp.make_t`); no cards, no rule sentence
+``make_t_sheet``    (not in the default mix) 4-8 puzzles in one worksheet, make-24 drawn uniformly
+                    over the solvable multisets -> one formula per line (:func:`.gp.make_t_sheet`)
 ``card_puzzle``     rule + 4 cards + a target other than 24 -> the GeneralPoints answer object
                     (:func:`.gp.card_puzzle`)
 ``route``           numbered directions, history, current observation -> the V-IRL answer object,
@@ -55,9 +55,9 @@ class CorpusSpec:
     """
 
     weights: tuple[tuple[str, float], ...] = (
-        ("rule_reading", 0.2), ("make_t", 0.05), ("make_t_sheet", 0.55), ("card_puzzle", 0.1), ("route", 0.1))
+        ("rule_reading", 0.1), ("make_t", 0.5), ("card_puzzle", 0.25), ("route", 0.15))
     rules: str = "diverse"
-    p24: float = 0.75
+    p24: float = 0.4
     image_size: int = 96
 
     def __post_init__(self) -> None:

@@ -9,9 +9,10 @@ Three kinds of examples, each a ``(prompt, answer)`` pair in formats of the pack
 * ``card_puzzle``: a stated face-card rule, four cards and a target other than 24 -> the answer
   object of GeneralPoints (``"cards"``, ``"number"``, ``"formula"``), its answer format.
 
-Make-24 puzzles are drawn uniformly over the 1,362 solvable multisets of 1..13 (numbers in random
-order), the recipe that taught a 3.4M-parameter model make-24 in ~4M tokens (measured); other
-targets over random numbers.
+Worksheet make-24 puzzles are drawn uniformly over the 1,362 solvable multisets of 1..13 (numbers
+in random order), the recipe that taught a 3.4M-parameter character model make-24 in ~4M tokens of
+make-T only; worksheets are not in the default corpus (see ``CorpusSpec``: measured, a base with
+them at 66% of its tokens still solved make-24 1-3% of the time).
 
 Rules: ``'diverse'`` draws J/Q/K values from 1..13 (distinct values, all equal, or two equal) and
 never the task's two rules, J/Q/K = 10/10/10 (in-distribution) and 11/12/13 (rule-OOD): the base
@@ -131,23 +132,29 @@ def solvable_24() -> tuple[tuple[int, ...], ...]:
     return tuple(m for m in combinations_with_replacement(range(1, 14), 4) if solve(list(m), 24))
 
 
-def make_t_puzzle(rng: random.Random, p24: float = 0.4, high_p: float = 0.6) -> tuple[list[int], int, str]:
+def make_t_puzzle(rng: random.Random, p24: float = 0.4, high_p: float = 0.6,
+                  draw: str = "random") -> tuple[list[int], int, str]:
     """Four numbers from 1..13, a target they can make, and the solver's shortest formula.
 
-    With probability ``p24`` the target is 24 and the numbers a uniform draw of the solvable
-    multisets (:func:`solvable_24`) in random order; otherwise the numbers are random (with
-    probability ``high_p`` at least one is 11, 12 or 13, the values face cards take under rules
-    other than 10) and the target one they can make, other than 24.
+    ``draw='random'`` (the default corpus): four random numbers, with probability ``high_p`` at
+    least one of them 11, 12 or 13 (the values face cards take under rules other than 10); the
+    target is 24 with probability ``p24`` when they can make it, else another target they can make.
+    ``draw='solvable'`` (worksheets): with probability ``p24`` the target is 24 and the numbers a
+    uniform draw of the 1,362 solvable multisets (:func:`solvable_24`) in random order; otherwise
+    random numbers and a target other than 24.
     """
-    if rng.random() < p24:
+    if draw not in ("random", "solvable"):
+        raise ValueError(f"draw={draw!r} is not valid; choose 'random' or 'solvable'")
+    if draw == "solvable" and rng.random() < p24:
         numbers = list(rng.choice(solvable_24()))
         rng.shuffle(numbers)
         return numbers, 24, solve(numbers, 24)[0]
+    targets, p = (MAKE_T_TARGETS, p24) if draw == "random" else (PUZZLE_TARGETS, 0.0)
     while True:
         numbers = [rng.randint(1, 13) for _ in range(4)]
         if rng.random() < high_p and not any(n > 10 for n in numbers):
             numbers[rng.randrange(4)] = rng.randint(11, 13)
-        hit = _target_and_formula(numbers, rng, PUZZLE_TARGETS, 0.0)
+        hit = _target_and_formula(numbers, rng, targets, p)
         if hit:
             return numbers, hit[0], hit[1]
 
@@ -169,7 +176,7 @@ def make_t(rng: random.Random, p24: float = 0.4, high_p: float = 0.6) -> tuple[s
 
 def make_t_sheet(rng: random.Random, p24: float = 0.4, size: tuple[int, int] = (4, 8)) -> tuple[str, str]:
     """A worksheet of ``size[0]..size[1]`` make-T puzzles -> one ``<formula>=<target>`` per line."""
-    puzzles = [make_t_puzzle(rng, p24) for _ in range(rng.randint(*size))]
+    puzzles = [make_t_puzzle(rng, p24, draw="solvable") for _ in range(rng.randint(*size))]
     if rng.random() < 0.5:
         prompt = "Solve each: use all four numbers once with + - * / ( ).\n" + "\n".join(
             f"{i + 1}. {' '.join(map(str, v))} -> {t}" for i, (v, t, _) in enumerate(puzzles))
