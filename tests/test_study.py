@@ -43,6 +43,11 @@ def test_one_seed_runs_both_arms_from_one_init(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(frame, again)
     path = write_study_results(frame)
     assert path == study_results_path("gp", "l") and path.is_file()
+    from sftrl_repro.experiments.study import study_examples
+
+    examples = study_examples(config, root=tmp_path / "study", n=2)
+    assert set(examples["method"]) == {"init", "sft", "rl"} and set(examples["split"]) == {"id", "rule_ood"}
+    assert (examples.groupby(["method", "split"])["episode"].nunique() == 2).all()
 
 
 def test_reading_only_names_the_missing_run_and_its_command(tmp_path):

@@ -58,8 +58,8 @@ from sftrl_repro.experiments.rl import training_curves
 from sftrl_repro.experiments.study import (
     StudyConfig,
     run_study_seeds,
-    study_checkpoints,
     study_dir,
+    study_examples,
     write_study_results,
 )
 from sftrl_repro.paths import figures_dir, results_dir, runs_dir
@@ -167,16 +167,10 @@ curves.round(3)
 # episode where SFT fails (preferably one RL solves), as the paper's Fig 20.
 
 # %%
-from sftrl_repro.evaluation import collect_examples
-from sftrl_repro.models import Policy
 from sftrl_repro.plots import plot_failure_examples
-from sftrl_repro.trainers.sft import QUICK_EVAL_MAX_NEW_TOKENS, image_size_for
 from sftrl_repro.utils import write_csv_atomic
 
-paths = study_checkpoints(replace(config, seed=seeds[0]), root)
-examples = collect_examples({m: Policy.load(p) for m, p in paths.items()}, "gp", config.modality,
-                            splits=config.splits, n=4 if smoke else 32, seed=None,
-                            image_size=image_size_for(scale, "gp"), max_new_tokens=QUICK_EVAL_MAX_NEW_TOKENS["gp"])
+examples = study_examples(replace(config, seed=seeds[0]), root, n=4 if smoke else 32)
 out_results = runs_dir() / "smoke" / "results" if smoke else results_dir()
 write_csv_atomic(out_results / f"examples_{key}.csv", examples)
 fig = plot_failure_examples(examples, task="gp", split="rule_ood")

@@ -313,6 +313,26 @@ def study_checkpoints(config: StudyConfig, root: str | Path | None = None) -> di
             "rl": folder / "ppo" / "checkpoints" / f"step_{rl_steps[-1]:06d}" / "policy"}
 
 
+def study_examples(config: StudyConfig, root: str | Path | None = None, n: int = 32) -> pd.DataFrame:
+    """Real answers of one finished seed's init, last SFT and last RL checkpoints on the first ``n``
+    episodes of each split of the evaluation protocol (the paper's Fig 20 / 21 material); rows as
+    :func:`sftrl_repro.evaluation.collect_examples` (method ``init`` / ``sft`` / ``rl``)."""
+    import torch
+
+    from sftrl_repro.evaluation import collect_examples
+    from sftrl_repro.models.policy import Policy
+    from sftrl_repro.trainers.sft import QUICK_EVAL_MAX_NEW_TOKENS, image_size_for
+
+    exp = rl_experiment(config)  # the evaluation protocol's precision and decoding
+    policies = {m: Policy.load(p).cast(getattr(torch, exp.eval_dtype))
+                for m, p in study_checkpoints(config, root).items()}
+    max_new = 256 if config.scale == "paper" else QUICK_EVAL_MAX_NEW_TOKENS[config.task]
+    return collect_examples(policies, config.task, config.modality, splits=config.splits, n=n, seed=None,
+                            image_size=image_size_for(config.scale, config.task),
+                            max_new_tokens=config.eval_kwargs.get("max_new_tokens", max_new),
+                            greedy=exp.eval_greedy)
+
+
 def run_study_seeds(config: StudyConfig, seeds: list[int], **kwargs: Any) -> pd.DataFrame:
     """:func:`run_study` for each seed (``config.seed`` replaced), concatenated."""
     from dataclasses import replace
