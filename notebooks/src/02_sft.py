@@ -16,13 +16,15 @@
 # The paper's SFT (paper Sec. 3 and App. C): optimal single-turn demonstrations, answer only, in-distribution
 # rule only (GeneralPoints: J/Q/K = 10, solver formulas; V-IRL: absolute headings, ground-truth
 # rail), loss on the assistant's answer, checkpoints along the way. Each checkpoint then gets a quick
-# greedy evaluation: the share of first answers in the answer template (**format rate**) and the
+# evaluation (sampled, as the authors' evaluator): the share of first answers in the answer template (**format rate**) and the
 # success rate in distribution and under the rule change (and the visual change for `vl`), against
 # the training compute (trained tokens; GFLOPs = 6 N D).
 #
-# The tiny models start from random weights here, so SFT must teach the format from scratch; success
-# stays near the floor at this budget. What this notebook shows is the pipeline at work: the loss
-# falls, the answers become well formed, and every checkpoint is recorded with its compute.
+# The tiny models start from the package's pretrained tiny base (`05_base`), which knows card
+# values under stated rules, a little arithmetic and route following, but never saw the task: SFT
+# teaches the answer format within 30 steps and the in-distribution rule soon after; success stays
+# low because the base's arithmetic is weak. The study itself (SFT and RL from one init, with many
+# more episodes per checkpoint) is `03_rl_gp` / `04_rl_virl`.
 #
 # It writes `results/sft_<task>_<variant>.csv` (one row per checkpoint and split),
 # `results/sft_<task>_<variant>_loss.csv` and `figures/sft_<task>_<variant>.png` (a `_<scale>` suffix
@@ -122,7 +124,7 @@ write_csv_atomic(out_results / f"{name}_loss.csv", losses)
 print(losses.iloc[[0, len(losses) // 2, -1]].round(3).to_string(index=False))
 
 # %% [markdown]
-# ## Quick greedy evaluation of every checkpoint
+# ## Quick evaluation of every checkpoint
 # Step 0 is the initial model. `format_rate`: first answers with every field of the template;
 # `success`: episodes solved within the paper's attempt budget (± binomial standard error).
 
