@@ -41,8 +41,8 @@ eval_n = 500  # hands per split and checkpoint (the paper's protocol: 234)
 init_steps = None  # SFT steps of the init checkpoint (None: the scale's preset, experiments.study.SFT_SCHEDULE)
 sft_steps = None  # steps of the whole SFT run, the SFT arm being its checkpoints after the init (None: preset)
 sft_checkpoints = 2  # SFT-arm checkpoints, evenly spaced after the init
-rl_updates = 8  # PPO updates of the RL arm
-rl_checkpoint_every = 4  # evaluate a PPO checkpoint every this many updates
+rl_updates = 4  # PPO updates of the RL arm (its compute then spans the SFT arm's)
+rl_checkpoint_every = 2  # evaluate a PPO checkpoint every this many updates
 smoke = False  # a few steps, updates and hands only (CI)
 
 # %%
@@ -103,11 +103,11 @@ keys = ["transitions_per_update", "ppo_epochs", "minibatch_size", "grad_accum_st
         "clip_coef", "vf_coef", "max_grad_norm", "temperature", "logprob_temperature", "kl_coef", "ent_coef"]
 preset = getattr(PPOConfig, scale if scale != "paper" else "paper")("gp", config.modality)
 paper = PPOConfig.paper("gp", config.modality)
-print(pd.DataFrame({f"PPO {scale}": [getattr(preset, k) for k in keys], "PPO paper": [getattr(paper, k) for k in keys]},
-                   index=keys).to_string())
+print(pd.DataFrame({f"PPO {scale}": [str(getattr(preset, k)) for k in keys],  # str: 6e-06 stays 6e-06
+                    "PPO paper": [str(getattr(paper, k)) for k in keys]}, index=keys).to_string())
 sft_keys = ["learning_rate", "per_device_batch_size", "gradient_accumulation_steps", "lr_scheduler", "warmup_ratio"]
 sft_preset = sft_run_config(scale, "gp", variant, "unused")
-print(pd.Series({k: getattr(sft_preset, k) for k in sft_keys}, name=f"SFT {scale}").to_string())
+print(pd.Series({k: str(getattr(sft_preset, k)) for k in sft_keys}, name=f"SFT {scale}").to_string())
 
 # %% [markdown]
 # ## Run (or read back) every seed

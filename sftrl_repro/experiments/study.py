@@ -83,8 +83,11 @@ class StudyConfig:
             (default: :data:`SFT_SCHEDULE`).
         sft_checkpoints: checkpoints of the SFT arm, evenly spaced in ``(init_steps, sft_steps]``.
         n_demos: demonstrations generated for SFT (default: the scale's).
-        rl_updates: PPO updates of the RL arm.
-        rl_checkpoint_every: evaluate (and keep) a PPO checkpoint every this many updates.
+        rl_updates: PPO updates of the RL arm (tiny: 4, so that its compute range matches the SFT
+            arm's: a tiny PPO update of 128 transitions costs as much compute as ~80 SFT steps on
+            GP-L and ~95 on V-IRL-L, measured on the paper's axis).
+        rl_checkpoint_every: evaluate (and keep) a PPO checkpoint every this many updates (2: the
+            equal-compute comparison needs an RL checkpoint at or below the SFT arm's last compute).
         eval_n: episodes per split and checkpoint (default :data:`POWERED_EVAL_N` below the paper
             scale, the paper's protocol at the paper scale).
         splits: evaluation splits (default ID and rule OOD, plus visual OOD for ``vl``).
@@ -103,8 +106,8 @@ class StudyConfig:
     sft_steps: int | None = None
     sft_checkpoints: int = 2
     n_demos: int | None = None
-    rl_updates: int = 8
-    rl_checkpoint_every: int = 4
+    rl_updates: int = 4
+    rl_checkpoint_every: int = 2
     eval_n: int | None = None
     splits: tuple[str, ...] | None = None
     eval_kwargs: dict[str, Any] = field(default_factory=dict)
