@@ -153,7 +153,8 @@ def test_paper_config_files_agree_with_the_preset():
 def test_cli_run_then_quick_evaluation_and_figure(tmp_path):
     from sftrl_repro.prompts.gp import gp_answer
     from sftrl_repro.prompts.virl import virl_answer
-    from sftrl_repro.trainers.sft import answer_is_well_formed, evaluate_sft_run, loss_curve, main, plot_sft_run
+    from sftrl_repro.plots.study import plot_sft_run
+    from sftrl_repro.trainers.sft import answer_is_well_formed, evaluate_sft_run, loss_curve, main
 
     assert answer_is_well_formed("gp", gp_answer(["A"], [1], "1=24"))
     assert answer_is_well_formed("virl", virl_answer("No landmarks nearby; ", "Turn left.", "forward()"))
