@@ -88,3 +88,17 @@ def test_effects_are_arm_minus_init_at_equal_compute_in_ses():
     assert effects.loc["rl", "effect_se"] == pytest.approx(100 * (2 * 0.01 ** 2) ** 0.5 * 2 ** 0.5 / 2)
     assert effects.loc["rl", "reading"] == "up" and effects.loc["sft", "reading"] == "down"
     assert (effects["n_seeds"] == 2).all()
+
+
+def test_paper_scale_reads_the_cluster_runs_and_names_their_sbatch_lines(tmp_path, monkeypatch):
+    from sftrl_repro.experiments.rl import MissingRunError
+    from sftrl_repro.experiments.study import ppo_dir, sft_dir
+
+    monkeypatch.setenv("SFTRL_REPRO_ROOT", str(tmp_path))
+    config = StudyConfig(task="gp", variant="vl", scale="paper", seed=1)
+    assert (config.init_steps, config.sft_steps, config.rl_updates) == (400, 1600, 20)
+    assert sft_dir(config).name == "paper-gp-vl-seed1-1600steps" and sft_dir(config).parent.name == "sft"
+    assert ppo_dir(config).name == "paper-gp-vl-seed1-sft1600-20updates"
+    with pytest.raises(MissingRunError, match=r"sbatch scripts/slurm/sft.sbatch gp vl 1 1600"):
+        run_study(config, train=False)
+    assert not (tmp_path / "runs" / "study").exists()

@@ -83,7 +83,8 @@ class StudyConfig:
             (default: :data:`SFT_SCHEDULE`).
         sft_checkpoints: checkpoints of the SFT arm, evenly spaced in ``(init_steps, sft_steps]``.
         n_demos: demonstrations generated for SFT (default: the scale's).
-        rl_updates: PPO updates of the RL arm (tiny: 4, so that its compute range matches the SFT
+        rl_updates: PPO updates of the RL arm (default: the paper's 20 GP / 15 V-IRL at the paper
+            scale; below it 4, so that its compute range matches the SFT
             arm's: a tiny PPO update of 128 transitions costs as much compute as ~80 SFT steps on
             GP-L and ~95 on V-IRL-L, measured on the paper's axis).
         rl_checkpoint_every: evaluate (and keep) a PPO checkpoint every this many updates (2: the
@@ -106,7 +107,7 @@ class StudyConfig:
     sft_steps: int | None = None
     sft_checkpoints: int = 2
     n_demos: int | None = None
-    rl_updates: int = 4
+    rl_updates: int | None = None
     rl_checkpoint_every: int = 2
     eval_n: int | None = None
     splits: tuple[str, ...] | None = None
@@ -128,6 +129,10 @@ class StudyConfig:
         check_int("init_steps", self.init_steps, low=1)
         check_int("sft_steps", self.sft_steps, low=self.init_steps + 1)
         check_int("sft_checkpoints", self.sft_checkpoints, low=1, high=self.sft_steps - self.init_steps)
+        if self.rl_updates is None:
+            from sftrl_repro.experiments.rl import PAPER_RUNS
+
+            self.rl_updates = PAPER_RUNS[self.task]["updates"] if self.scale == "paper" else 4
         check_int("rl_updates", self.rl_updates, low=1)
         check_int("rl_checkpoint_every", self.rl_checkpoint_every, low=1, high=self.rl_updates)
         if self.scale == "small" and self.variant == "vl":
@@ -171,6 +176,31 @@ def study_dir(config: StudyConfig, root: str | Path | None = None) -> Path:
     return (Path(root) if root is not None else runs_dir() / "study") / config.run_id
 
 
+def sft_dir(config: StudyConfig, root: str | Path | None = None) -> Path:
+    """The study's SFT run: ``<study_dir>/sft``; at the paper scale (trained on a cluster by
+    ``scripts/slurm/sft.sbatch``, never here) the launcher's ``runs/sft/paper-<task>-<variant>-seed<s>-<steps>steps``."""
+    if config.scale == "paper" and root is None:
+        from sftrl_repro.trainers.sft import sft_run_dir
+
+        return sft_run_dir("paper", config.task, config.variant, seed=config.seed, max_steps=config.sft_steps)
+    return study_dir(config, root) / "sft"
+
+
+def ppo_dir(config: StudyConfig, root: str | Path | None = None) -> Path:
+    """The study's PPO run: ``<study_dir>/ppo``; at the paper scale ``scripts/slurm/ppo.sbatch``'s
+    ``runs/ppo/paper-<task>-<variant>-seed<s>-sft<steps>-<updates>updates``."""
+    if config.scale == "paper" and root is None:
+        return runs_dir() / "ppo" / rl_experiment(config).run_id
+    return study_dir(config, root) / "ppo"
+
+
+def cluster_commands(config: StudyConfig) -> str:
+    """The Slurm lines that make a paper-scale seed (SFT, then PPO from its init)."""
+    t, v, s = config.task, config.variant, config.seed
+    return (f"  sbatch scripts/slurm/sft.sbatch {t} {v} {s} {config.sft_steps}\n"
+            f"  sbatch scripts/slurm/ppo.sbatch {t} {v} {s}   # after the SFT job (UPDATES={config.rl_updates})")
+
+
 def rl_experiment(config: StudyConfig, init_path: str | None = None):
     """The RL arm as an :class:`~sftrl_repro.experiments.rl.RLExperiment` (its evaluation protocol is
     also the SFT arm's, so both arms are measured the same way)."""
@@ -197,7 +227,7 @@ def run_sft_arm(config: StudyConfig, *, root: str | Path | None = None):
     from sftrl_repro.models import load_policy
     from sftrl_repro.trainers.sft import DEFAULT_DEMOS, image_size_for, sft_run_config, train_sft
 
-    sft = sft_run_config(config.scale, config.task, config.variant, study_dir(config, root) / "sft",
+    sft = sft_run_config(config.scale, config.task, config.variant, sft_dir(config, root),
                          max_steps=config.sft_steps, save_steps=config.sft_save_steps, seed=config.seed,
                          **{"report_to": "none", **config.sft_overrides})
     data = sft_dataset(config.task, config.variant, config.n_demos or DEFAULT_DEMOS[config.scale],
@@ -267,9 +297,10 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
     # The evaluation protocol names the cache folder: a changed protocol never reads stale numbers.
     protocol = {k: getattr(exp, k) for k in ("eval_n", "splits", "eval_max_new_tokens", "eval_greedy", "eval_dtype")}
     eval_dir = folder / "eval" / config_hash(protocol)
-    if not train and not (folder / "sft" / "DONE").is_file():
-        raise MissingRunError(f"the study's SFT run {folder / 'sft'} is missing or unfinished; make it with\n  "
-                              f"{study_command(config)}")
+    if not train and not (sft_dir(config, root) / "DONE").is_file():
+        how = (cluster_commands(config) if config.scale == "paper" and root is None
+               else f"  {study_command(config)}")
+        raise MissingRunError(f"the study's SFT run {sft_dir(config, root)} is missing or unfinished; make it with\n{how}")
     sft = run_sft_arm(config, root=root)
     init = {record.step: record for record in sft.checkpoints}[config.init_steps]
     rows: list[dict[str, Any]] = []
@@ -286,14 +317,16 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
             rows.append(_row(config, method, record.step, gflops, metrics))
 
     # the RL arm from the same init; its update-0 evaluation is the init's, measured above
-    ppo_dir = folder / "ppo"
-    init_eval = ppo_dir / "eval" / "update_0000.json"
-    if not init_eval.is_file():
+    rl_dir = ppo_dir(config, root)
+    init_eval = rl_dir / "eval" / "update_0000.json"
+    if train and not init_eval.is_file():
         write_json_atomic(init_eval, evaluate_checkpoint(None, config, eval_dir / f"sft_step_{init.step:06d}.json",
                                                          progress=False))
     try:
-        table = run_rl_experiment(rl_experiment(config, init.path), run_dir=ppo_dir, progress=progress, train=train)
+        table = run_rl_experiment(rl_experiment(config, init.path), run_dir=rl_dir, progress=progress, train=train)
     except MissingRunError as err:
+        if config.scale == "paper" and root is None:
+            raise
         raise MissingRunError(f"{err}\n(the study's own command: {study_command(config)})") from None
     for _, r in table[table["method"] == "rl"].iterrows():
         rows.append(_row(config, "rl", int(r["update"]), float(r["gflops"]), r.to_dict()))
@@ -307,13 +340,13 @@ def study_checkpoints(config: StudyConfig, root: str | Path | None = None) -> di
     from sftrl_repro.experiments.rl import MissingRunError
     from sftrl_repro.trainers.sft import read_sft_result
 
-    folder = study_dir(config, root)
-    if not (folder / "sft" / "DONE").is_file() or not (folder / "ppo" / "DONE").is_file():
-        raise MissingRunError(f"the study run {folder} is unfinished; make it with\n  {study_command(config)}")
-    records = {r.step: Path(r.path) for r in read_sft_result(folder / "sft").checkpoints}
-    rl_steps = sorted(int(p.name[5:]) for p in (folder / "ppo" / "checkpoints").glob("step_*") if p.name[5:].isdigit())
+    sft, rl = sft_dir(config, root), ppo_dir(config, root)
+    if not (sft / "DONE").is_file() or not (rl / "DONE").is_file():
+        raise MissingRunError(f"the study run {study_dir(config, root)} is unfinished; make it with\n  {study_command(config)}")
+    records = {r.step: Path(r.path) for r in read_sft_result(sft).checkpoints}
+    rl_steps = sorted(int(p.name[5:]) for p in (rl / "checkpoints").glob("step_*") if p.name[5:].isdigit())
     return {"init": records[config.init_steps], "sft": records[max(records)],
-            "rl": folder / "ppo" / "checkpoints" / f"step_{rl_steps[-1]:06d}" / "policy"}
+            "rl": rl / "checkpoints" / f"step_{rl_steps[-1]:06d}" / "policy"}
 
 
 def study_examples(config: StudyConfig, root: str | Path | None = None, n: int = 32) -> pd.DataFrame:
@@ -384,7 +417,9 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as err:
         parser.error(f"--set {err}")
     config = StudyConfig(task=args.task, variant=args.variant, scale=args.scale, **overrides)
-    frame = run_study_seeds(config, args.seeds)
+    # The paper scale is trained on a cluster (scripts/slurm/); here its runs are only read (and the
+    # SFT arm's checkpoints evaluated, on the GPU node this runs on).
+    frame = run_study_seeds(config, args.seeds, train=args.scale != "paper")
     if not args.no_write:
         print(write_study_results(frame))
 
