@@ -89,7 +89,7 @@ print(overview.to_string(index=False))
 # ## Fig 5: in distribution (top) and rule OOD (bottom) against training compute
 
 # %%
-fig = plot_fig05_main(studies, window=window, scale=scale)
+fig = plot_fig05_main(ran, window=window, scale=scale)
 save_figure(fig, f"fig05_main{suffix}", data=True);
 
 # %% [markdown]
@@ -98,7 +98,7 @@ save_figure(fig, f"fig05_main{suffix}", data=True);
 # V-IRL: per-step accuracy.
 
 # %%
-fig = plot_fig06_rule_ood(studies, paper_rule_ood, scale=scale)
+fig = plot_fig06_rule_ood(ran, paper_rule_ood, scale=scale)
 save_figure(fig, f"fig06_rule_ood{suffix}", data=True);
 
 # %%

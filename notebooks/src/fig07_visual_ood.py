@@ -54,6 +54,8 @@ set_paper_style()
 
 # The study's VL tables (a task not run yet is drawn as such).
 studies = {key: read_study(key, scale=scale, required=False) for key in ("gp_vl", "virl_vl")}
+ran = {key: frame for key, frame in studies.items() if frame is not None}  # the figure draws the others as "not run yet"
+print("not run yet:", ", ".join(key for key in studies if key not in ran) or "none")
 paper_visual = pd.read_csv(results_dir() / "paper" / "visual_ood.csv")
 previous_best = float(pd.read_csv(results_dir() / "paper" / "vln_mini_previous_best.csv")["value"].iloc[0])
 
@@ -62,13 +64,11 @@ previous_best = float(pd.read_csv(results_dir() / "paper" / "vln_mini_previous_b
 # GP-VL: episode success on red suits; V-IRL-VL: route success in the OOD cities.
 
 # %%
-fig = plot_fig07_visual_ood(studies, paper_visual, previous_best, window=window, scale=scale)
+fig = plot_fig07_visual_ood(ran, paper_visual, previous_best, window=window, scale=scale)
 save_figure(fig, f"fig07_visual_ood{suffix}", data=True);
 
 # %%
 # NBVAL_CHECK_OUTPUT
-ran = {key: frame for key, frame in studies.items() if frame is not None}
-print("not run yet:", ", ".join(key for key in studies if key not in ran) or "none")
 if ran:
     table = pd.concat([equal_compute_summary(frame, VISUAL_METRIC[key], "visual_ood").assign(task=key)
                        for key, frame in ran.items()], ignore_index=True)

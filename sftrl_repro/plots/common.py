@@ -211,14 +211,13 @@ def percent_axis(ax, values=None, *, axis: str = "y", full: bool = False, floor:
 
 
 def compute_axis(ax) -> None:
-    """The training-compute x axis: worded label, at most 4 ticks, large numbers in scientific form."""
-    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+    """The training-compute x axis: worded label, at most 4 ticks, large numbers with SI prefixes
+    on each tick (``15k``, ``3M``: no offset text to collide with the label)."""
+    from matplotlib.ticker import EngFormatter, MaxNLocator
 
     ax.set_xlabel(LABELS["gflops"])
     ax.xaxis.set_major_locator(MaxNLocator(nbins=4, min_n_ticks=2))
-    fmt = ScalarFormatter(useMathText=True)
-    fmt.set_powerlimits((-3, 4))
-    ax.xaxis.set_major_formatter(fmt)
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
 
 
 def mark_missing(ax, text: str = "not run yet") -> None:
