@@ -102,3 +102,15 @@ def test_paper_scale_reads_the_cluster_runs_and_names_their_sbatch_lines(tmp_pat
     with pytest.raises(MissingRunError, match=r"sbatch scripts/slurm/sft.sbatch gp vl 1 1600"):
         run_study(config, train=False)
     assert not (tmp_path / "runs" / "study").exists()
+
+
+def test_effects_without_an_se_column_use_the_binomial_se_of_the_episodes():
+    from sftrl_repro.plots.study import study_effects
+
+    rows = [{"method": m, "seed": 0, "step": st, "gflops": g, "split": "rule_ood", "rule_reading": v, "success": 0.0,
+             "success_se": 0.0, "n_episodes": 400} for m, st, g, v in (("init", 1, 1.0, 0.5), ("sft", 2, 2.0, 0.3),
+                                                                        ("rl", 1, 2.0, 0.6))]
+    effects = study_effects(pd.DataFrame(rows), "rule_reading").set_index("arm")
+    se = 100 * ((0.5 * 0.5 / 400) + (0.3 * 0.7 / 400)) ** 0.5
+    assert effects.loc["sft", "effect"] == pytest.approx(-20.0) and effects.loc["sft", "effect_se"] == pytest.approx(se)
+    assert effects.loc["sft", "reading"] == "down"

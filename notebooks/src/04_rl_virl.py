@@ -154,7 +154,7 @@ from dataclasses import replace
 curves = training_curves(run_dir=study_dir(replace(config, seed=seeds[0]), root) / "ppo")
 fig = plot_training_curves(curves)
 save_figure(fig, f"study_{key}_ppo_training" + ("" if scale == "tiny" else f"_{scale}"), folder=out_figures);
-curves.round(3)
+curves.round(3).assign(lr=curves["lr"].map("{:.1e}".format))  # the learning rate in full, not rounded to 0
 
 # %% [markdown]
 # ## Real answers: the paper's failure examples (Fig 21)

@@ -241,7 +241,8 @@ def study_effects(frame: pd.DataFrame, metric: str, splits: Sequence[str] | None
     One row per (split, arm in ``sft``, ``rl``): ``init`` and ``arm_value`` (percent, means over
     seeds), ``effect`` (the arm minus the init, percentage points: the mean of per-seed
     differences), ``effect_se`` (:func:`~sftrl_repro.plots.common.mean_and_se` of those differences,
-    each seed's binomial SE ``sqrt(se_arm^2 + se_init^2)``), ``z`` (``effect / effect_se``),
+    each seed's binomial SE ``sqrt(se_arm^2 + se_init^2)``, from the ``<metric>_se`` column or else
+    from ``n_episodes``), ``z`` (``effect / effect_se``),
     ``n_seeds``, and ``reading``: ``'up'`` / ``'down'`` when ``|z| >= 2``, else ``'no clear change'``.
     """
     chosen = equal_compute(frame)
@@ -260,9 +261,14 @@ def study_effects(frame: pd.DataFrame, metric: str, splits: Sequence[str] | None
             if not seeds:
                 continue
             diff = [float(mine.loc[s, metric]) - float(init.loc[s, metric]) for s in seeds]
-            ses = None
-            if se_col:
-                ses = [math.hypot(float(mine.loc[s, se_col]), float(init.loc[s, se_col])) for s in seeds]
+            def se(rows: pd.DataFrame, s) -> float:
+                """A seed's SE of the metric: its column, else binomial from ``n_episodes``."""
+                if se_col:
+                    return float(rows.loc[s, se_col])
+                p, n = float(rows.loc[s, metric]), float(rows.loc[s, "n_episodes"])
+                return math.sqrt(max(p * (1 - p), 0.0) / n) if n > 0 else math.nan
+
+            ses = [math.hypot(se(mine, s), se(init, s)) for s in seeds] if (se_col or "n_episodes" in rows) else None
             effect, se, k = mean_and_se(diff, ses)
             z = effect / se if se and np.isfinite(se) and se > 0 else math.nan
             reading = "no clear change" if not np.isfinite(z) or abs(z) < 2 else ("up" if z > 0 else "down")
