@@ -131,8 +131,9 @@ def collect(
         progress: show a tqdm bar (a string is its description).
         refill: start a new episode in a slot as soon as its episode ends (``True``), or play in
             waves of ``num_envs`` episodes (``False``): a wave's conversations are at the same turn,
-            so of similar lengths, and the padded batch wastes less (evaluation: 1.3x faster on
-            GeneralPoints); the answers are the same either way (keyed sampling).
+            so of similar lengths, and the padded batch wastes less (with the static KV cache, GP
+            evaluation runs 1.43x faster: ``benchmarks/bench_rollout.py --eval``); the answers are
+            the same either way (keyed sampling).
 
     Returns:
         Transitions ordered by episode, then turn.
