@@ -29,7 +29,7 @@ variant = "l"  # the study variant whose answers are drawn: "l" or "vl"
 # %%
 import pandas as pd
 
-from sftrl_repro.evaluation.examples import rule_misread
+from sftrl_repro.plots.failures import rule_misread
 from sftrl_repro.paths import results_dir
 from sftrl_repro.plots import plot_failure_examples, save_figure, set_paper_style
 from sftrl_repro.plots.study import require
