@@ -57,8 +57,8 @@ warnings.filterwarnings("ignore", category=TqdmWarning)
 from sftrl_repro.experiments.rl import training_curves
 from sftrl_repro.experiments.study import (
     StudyConfig,
+    ppo_dir,
     run_study_seeds,
-    study_dir,
     study_examples,
     write_study_results,
 )
@@ -154,7 +154,7 @@ effects.round(2)
 # %%
 from dataclasses import replace
 
-curves = training_curves(run_dir=study_dir(replace(config, seed=seeds[0]), root) / "ppo")
+curves = training_curves(run_dir=ppo_dir(replace(config, seed=seeds[0]), root))
 fig = plot_training_curves(curves)
 save_figure(fig, f"study_{key}_ppo_training" + ("" if scale == "tiny" else f"_{scale}"), folder=out_figures);
 curves.round(3).assign(lr=curves["lr"].map("{:.1e}".format))  # the learning rate in full, not rounded to 0
