@@ -146,6 +146,17 @@ effects = pd.concat([study_effects(study, m) for m in dict.fromkeys([metric, "ru
                     ignore_index=True)
 effects.round(2)
 
+# %%
+# What can be read from it, in words (computed from the table above, not written by hand).
+mine = effects[effects["metric"] == metric] if len(effects) else effects  # empty when no arm matched in compute
+ood = mine[mine["split"] != "id"] if len(mine) else mine
+if len(ood) and (ood["init"] <= 0.5).all():
+    print(f"Out of distribution the init is at the floor ({ood['init'].max():.1f}%): neither arm can show an OOD "
+          "effect here, whatever its sign. The diagnostics above (and the README's decomposition) say what is missing.")
+for _, r in mine.iterrows():
+    print(f"{r['split']:>10} {r['arm'].upper():>3}: {r['init']:.1f}% -> {r['arm_value']:.1f}% "
+          f"({r['effect']:+.1f} +- {r['effect_se']:.1f} points, {r['reading']}, {int(r['n_seeds'])} seed(s))")
+
 # %% [markdown]
 # ## PPO diagnostics (seed 0)
 # Mean reward per transition and episode success of the rollouts, PPO's approximate KL and clip
