@@ -83,6 +83,16 @@ variants: setup
 		$(BIN)/papermill --log-level WARNING --cwd notebooks notebooks/$$nb.ipynb runs/notebooks/$$nb$$tag.ipynb $$args || exit 1; \
 	done
 
+## The paper's sweeps (Fig 9, 10, 15, 16, 17, 19), seed 0 each, one after the other: runs under
+## runs/sweeps/ (the study's SFT runs they start from are trained into runs/study/ if missing),
+## tables results/sweep_<name>.csv (python -m sftrl_repro.experiments.sweeps; resumes after a kill).
+SWEEP_NAMES := rl_from_base verify_iter suboptimal_sft sft_lr rl_lr rl_from_overfit
+.PHONY: sweeps
+sweeps: bases
+	for name in $(SWEEP_NAMES); do \
+		$(BIN)/python -m sftrl_repro.experiments.sweeps --name $$name --seeds 0 || exit 1; \
+	done
+
 notebooks: $(NOTEBOOKS)
 
 # The paper's figures and results/REPORT.md, drawn from the study's tables in results/ (a missing

@@ -223,17 +223,40 @@ def rl_experiment(config: StudyConfig, init_path: str | None = None):
 
 def run_sft_arm(config: StudyConfig, *, root: str | Path | None = None):
     """The SFT run whose checkpoint at ``init_steps`` is the init and whose later ones are the SFT arm."""
+    return sft_run(config, sft_dir(config, root))
+
+
+def sft_run(config: StudyConfig, output_dir: str | Path, *, make_data=None):
+    """An SFT run from the base with the study's schedule (``config``'s steps, checkpoints, seed and
+    ``sft_overrides``) into ``output_dir``; trained, resumed or read back by
+    :func:`~sftrl_repro.trainers.sft.train_sft`, whose result (``.checkpoints``) it returns.
+
+    ``make_data``: a function returning the demonstrations (default: the study's optimal ones,
+    :func:`sft_demos` of them); the sweeps pass others (the sub-optimal trajectories of the paper's
+    Fig 15). They are only made when the run has training left."""
     from sftrl_repro.data import sft_dataset
     from sftrl_repro.models import load_policy
-    from sftrl_repro.trainers.sft import DEFAULT_DEMOS, image_size_for, sft_run_config, train_sft
+    from sftrl_repro.trainers.sft import DONE_FILE, image_size_for, sft_run_config, train_sft
 
-    sft = sft_run_config(config.scale, config.task, config.variant, sft_dir(config, root),
+    sft = sft_run_config(config.scale, config.task, config.variant, output_dir,
                          max_steps=config.sft_steps, save_steps=config.sft_save_steps, seed=config.seed,
                          **{"report_to": "none", **config.sft_overrides})
-    data = sft_dataset(config.task, config.variant, config.n_demos or DEFAULT_DEMOS[config.scale],
-                       seed=config.seed, image_size=image_size_for(config.scale, config.task))
+    if make_data is None:
+        def make_data():
+            return sft_dataset(config.task, config.variant, sft_demos(config), seed=config.seed,
+                               image_size=image_size_for(config.scale, config.task))
+
+    # A finished run is read back without its data (train_sft checks its config and returns first).
+    data = None if (Path(output_dir) / DONE_FILE).is_file() else make_data()
     kwargs = {"base": config.base} if config.scale == "tiny" else {}
     return train_sft(lambda: load_policy(config.scale, config.modality, seed=config.seed, **kwargs), data, sft)
+
+
+def sft_demos(config: StudyConfig) -> int:
+    """The demonstrations an SFT run of ``config`` generates: ``n_demos``, else the scale's default."""
+    from sftrl_repro.trainers.sft import DEFAULT_DEMOS
+
+    return config.n_demos or DEFAULT_DEMOS[config.scale]
 
 
 def sft_gflops(policy, task: str, record) -> float:
@@ -256,6 +279,42 @@ def evaluate_checkpoint(policy, config: StudyConfig, cache: Path, label: str = "
     rows = evaluate_policy(policy, rl_experiment(config),
                            progress=f"eval {config.run_id} {label}".rstrip() if progress else None)
     write_json_atomic(cache, rows)
+    return rows
+
+
+def eval_protocol(config: StudyConfig) -> dict[str, Any]:
+    """The evaluation protocol of ``config`` (episodes, splits, answer cap, decoding, precision):
+    what a cached evaluation depends on."""
+    exp = rl_experiment(config)
+    return {k: getattr(exp, k) for k in ("eval_n", "splits", "eval_max_new_tokens", "eval_greedy", "eval_dtype")}
+
+
+def eval_dir(config: StudyConfig, root: str | Path | None = None) -> Path:
+    """``<study_dir>/eval/<protocol hash>``: the cached evaluations of the study's SFT checkpoints
+    (``sft_step_<step>.json``); the protocol names the folder, so a changed protocol never reads
+    stale numbers."""
+    return study_dir(config, root) / "eval" / config_hash(eval_protocol(config))
+
+
+def sft_arm_rows(config: StudyConfig, checkpoints, cache_dir: Path, *, init_step: int | None = None,
+                 progress: bool | str = True) -> list[dict[str, Any]]:
+    """Evaluate SFT checkpoints (records with ``.step`` and ``.path``) with the study's protocol,
+    each cached as ``cache_dir/sft_step_<step>.json``; returns :data:`COLUMNS` rows (dicts), one per
+    (checkpoint, split), ``gflops`` on the paper's axis (:func:`sft_gflops`).
+
+    The checkpoint at ``init_step`` gets ``method='init'``, every other ``'sft'``. ``progress``:
+    ``False`` for no bars; a text is put before each checkpoint's label in its bar (e.g. a sweep's point)."""
+    from sftrl_repro.models.policy import Policy
+
+    rows: list[dict[str, Any]] = []
+    for record in checkpoints:
+        policy = Policy.load(record.path)
+        gflops = sft_gflops(policy, config.task, record)
+        method = "init" if record.step == init_step else "sft"
+        label = f"{progress + ' ' if isinstance(progress, str) else ''}{method} step {record.step}"
+        for metrics in evaluate_checkpoint(policy, config, cache_dir / f"sft_step_{record.step:06d}.json", label,
+                                           bool(progress)):
+            rows.append(_row(config, method, record.step, gflops, metrics))
     return rows
 
 
@@ -290,37 +349,24 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
     ``gflops`` includes the init's compute in both arms.
     """
     from sftrl_repro.experiments.rl import MissingRunError, run_rl_experiment
-    from sftrl_repro.models.policy import Policy
 
-    folder = study_dir(config, root)
-    exp = rl_experiment(config)
-    # The evaluation protocol names the cache folder: a changed protocol never reads stale numbers.
-    protocol = {k: getattr(exp, k) for k in ("eval_n", "splits", "eval_max_new_tokens", "eval_greedy", "eval_dtype")}
-    eval_dir = folder / "eval" / config_hash(protocol)
+    cache = eval_dir(config, root)
     if not train and not (sft_dir(config, root) / "DONE").is_file():
         how = (cluster_commands(config) if config.scale == "paper" and root is None
                else f"  {study_command(config)}")
         raise MissingRunError(f"the study's SFT run {sft_dir(config, root)} is missing or unfinished; make it with\n{how}")
     sft = run_sft_arm(config, root=root)
     init = {record.step: record for record in sft.checkpoints}[config.init_steps]
-    rows: list[dict[str, Any]] = []
 
     # the init and the SFT arm: the SFT run's checkpoints from init_steps on
-    for record in sft.checkpoints:
-        if record.step < config.init_steps:
-            continue
-        policy = Policy.load(record.path)
-        gflops = sft_gflops(policy, config.task, record)
-        method = "init" if record.step == config.init_steps else "sft"
-        for metrics in evaluate_checkpoint(policy, config, eval_dir / f"sft_step_{record.step:06d}.json",
-                                           f"{method} step {record.step}", progress):
-            rows.append(_row(config, method, record.step, gflops, metrics))
+    rows = sft_arm_rows(config, [r for r in sft.checkpoints if r.step >= config.init_steps], cache,
+                        init_step=config.init_steps, progress=progress)
 
     # the RL arm from the same init; its update-0 evaluation is the init's, measured above
     rl_dir = ppo_dir(config, root)
     init_eval = rl_dir / "eval" / "update_0000.json"
     if train and not init_eval.is_file():
-        write_json_atomic(init_eval, evaluate_checkpoint(None, config, eval_dir / f"sft_step_{init.step:06d}.json",
+        write_json_atomic(init_eval, evaluate_checkpoint(None, config, cache / f"sft_step_{init.step:06d}.json",
                                                          progress=False))
     try:
         table = run_rl_experiment(rl_experiment(config, init.path), run_dir=rl_dir, progress=progress, train=train)

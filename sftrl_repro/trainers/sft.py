@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -42,6 +42,9 @@ from sftrl_repro.utils.params import check_choice, check_int
 
 CONFIG_FILE, METRICS_FILE, DONE_FILE, CHECKPOINTS = "config.json", "metrics.jsonl", "DONE", "checkpoints"
 TOKEN_KEYS = ("trained_tokens", "trained_answer_tokens", "trained_images")
+#: What an SFT run trains (``SFTRunConfig.tune``; the paper's Fig 16 ablation on GP-VL): every
+#: parameter, all but the vision encoder, or all but the encoder and the multi-modal projector.
+TUNE_MODES = ("all", "frozen_vision", "frozen_vision_adapter")
 
 
 @dataclass
@@ -76,6 +79,9 @@ class SFTRunConfig:
             newest (resuming needs only that one; at the paper scale each is ~130 GB); ``'all'``: keep.
         report_to: ``'auto'`` (TensorBoard when installed), ``'none'``, or a transformers integration name.
         dataloader_num_workers: worker processes of the data loader (vision: image preprocessing).
+        tune: what is trained (:data:`TUNE_MODES`): ``'all'`` (default), ``'frozen_vision'`` (the
+            Mllama vision encoder frozen) or ``'frozen_vision_adapter'`` (the encoder and the
+            multi-modal projector frozen); the frozen modes need a vision policy. The paper's Fig 16.
     """
 
     output_dir: str
@@ -99,8 +105,10 @@ class SFTRunConfig:
     keep_optimizer_states: str = "last"
     report_to: str = "auto"
     dataloader_num_workers: int = 0
+    tune: str = "all"
 
     def __post_init__(self) -> None:
+        check_choice("tune", self.tune, TUNE_MODES)
         check_int("max_steps", self.max_steps, low=1)
         self.save_steps = tuple(sorted({check_int("save_steps item", int(s), low=1, high=self.max_steps)
                                         for s in self.save_steps} | {self.max_steps}))
@@ -321,6 +329,7 @@ def train_sft(policy: Policy | Callable[[], Policy], dataset: Dataset, config: S
     args = make_trl_config(config)  # before the model: it sets up ZeRO-3 sharded loading
     if callable(policy) and not isinstance(policy, Policy):
         policy = policy()
+    freeze_for_tune(policy, config.tune)
     columns = [c for c in ("messages", "images") if c in dataset.column_names]
     trainer = _CountingSFTTrainer(
         model=policy.model,
@@ -336,6 +345,32 @@ def train_sft(policy: Policy | Callable[[], Policy], dataset: Dataset, config: S
     if trainer.is_world_process_zero():
         write_text_atomic(run_dir / DONE_FILE, "")
     return read_sft_result(run_dir)
+
+
+def freeze_for_tune(policy: Policy, tune: str) -> list[str]:
+    """Freeze (``requires_grad=False``) what ``tune`` leaves untrained; returns the frozen names.
+
+    ``'all'`` freezes nothing; ``'frozen_vision'`` the Mllama vision encoder (``model.vision_model``);
+    ``'frozen_vision_adapter'`` also the multi-modal projector that maps its states into the text
+    decoder. The trainer's optimizer only holds parameters that require gradients, so frozen ones
+    keep their values exactly. A text policy has no vision encoder: a frozen mode is an error there.
+    """
+    check_choice("tune", tune, TUNE_MODES)
+    if tune == "all":
+        return []
+    if not policy.is_vision:
+        raise ValueError(f"tune={tune!r} is not valid for the text policy {policy.name!r}: it freezes the vision "
+                         "encoder, which only vision policies have; use tune='all'")
+    inner = policy.model.model
+    modules = [("model.vision_model", inner.vision_model)]
+    if tune == "frozen_vision_adapter":
+        modules.append(("model.multi_modal_projector", inner.multi_modal_projector))
+    frozen = []
+    for prefix, module in modules:
+        for name, param in module.named_parameters():
+            param.requires_grad_(False)
+            frozen.append(f"{prefix}.{name}")
+    return frozen
 
 
 def make_trl_config(config: SFTRunConfig) -> SFTConfig:
@@ -402,6 +437,11 @@ def _check_run_folder(run_dir: Path, config: SFTRunConfig) -> None:
     if not file.is_file():
         return
     previous = json.loads(file.read_text())
+    # A field added to SFTRunConfig after the folder was written (e.g. ``tune``) reads as its
+    # default there: that run was trained with the default's behaviour, so it is the same config.
+    for f in fields(SFTRunConfig):
+        if f.name not in previous and f.default is not MISSING:
+            previous[f.name] = json.loads(json.dumps(f.default))
     current = json.loads(json.dumps(asdict(config)))  # tuples -> lists, as stored
     if previous != current:
         changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
