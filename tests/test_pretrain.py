@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from dataclasses import replace
@@ -24,6 +25,7 @@ from sftrl_repro.trainers.pretrain import (
     pretrain_base,
     text_batch,
     vision_batch,
+    with_digest,
 )
 
 torch.set_num_threads(1)
@@ -80,6 +82,16 @@ def test_corpus_never_holds_the_gp_task(text_corpus, vision_corpus):
             assert "=24\"" not in e.answer, e
         if e.kind in ("rule_reading", "card_puzzle", "card_caption"):
             assert not re.search(r"count as '10'(?!, ')", e.prompt) and "'11', '12', and '13'" not in e.prompt
+
+
+def test_cards_sit_at_varying_distances_from_the_question(text_corpus):
+    """Asides between the cards and the question vary the distance a copy has to reach back, so the
+    base learns to copy the hand by its content (a fixed layout teaches copying by position)."""
+    gaps = {len(e.prompt) - e.prompt.index("Cards: [") for e in text_corpus if "Cards: [" in e.prompt
+            and e.kind in ("rule_reading", "card_puzzle")}
+    assert len(gaps) > 20
+    restated = [e for e in text_corpus if "Remember: " in e.prompt]
+    assert restated and all(e.prompt.index("Remember: ") > e.prompt.index("[") for e in restated)
 
 
 def test_diverse_rules_never_are_task_rules_and_fixed_is_the_ablation():
@@ -211,6 +223,37 @@ def test_vision_base_starts_from_the_text_base(tmp_path):
              if n.endswith("cross_attn_attn_gate")]
     assert gates and all(abs(float(g) - 0.5) < 0.1 for g in gates)  # opened, then trained 1 image step
     assert "cross_gate_init" not in text.to_dict()  # older configs keep their hash
+
+
+def test_a_text_stage_starts_from_the_earlier_stage(tmp_path):
+    from sftrl_repro.data.pretrain import ARITHMETIC_CORPUS
+    from sftrl_repro.models.policy import Policy
+
+    first = _micro(corpus=ARITHMETIC_CORPUS, steps=2)
+    second = _micro(init_from=first, steps=1, learning_rate=1e-9, warmup_steps=1)  # ~no change
+    run = pretrain_base(second, root=tmp_path, progress=False)
+    assert run.done and (tmp_path / first.run_id() / "DONE").is_file()
+    a = Policy.load(tmp_path / first.run_id() / BASE_DIR, device="cpu").model.state_dict()
+    b = Policy.load(run.path / BASE_DIR, device="cpu").model.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # the second stage began at the first's weights
+    fresh = pretrain_base(_micro(steps=1, learning_rate=1e-9, warmup_steps=1), root=tmp_path / "r", progress=False)
+    c = Policy.load(fresh.path / BASE_DIR, device="cpu").model.state_dict()
+    assert not all(torch.allclose(a[k], c[k], atol=1e-6) for k in a)
+    with pytest.raises(ValueError, match="same spec"):
+        _micro(init_from=_micro(spec=replace(MICRO, hidden_size=64)))
+
+
+def test_thread_count_is_not_part_of_a_base_identity():
+    from sftrl_repro.data.pretrain import TEXT_CORPUS_V1
+    from sftrl_repro.trainers.pretrain import _with_threads, default_config
+
+    config = default_config("vision")
+    assert _with_threads(config, 2).run_id() == config.run_id()
+    assert _with_threads(config, 2).init_from.init_from.num_threads == 2
+    # a field added later is left out of the identity while it holds its old default
+    v1 = with_digest(PretrainConfig(modality="language", corpus=TEXT_CORPUS_V1))
+    assert "make_t_draw" not in json.dumps(v1.to_dict())
+    assert default_config("language").init_from.corpus.make_t_draw == "solvable"
 
 
 def test_load_policy_builds_and_caches_the_pretrained_base(tmp_path, monkeypatch):

@@ -55,12 +55,12 @@ from sftrl_repro.plots.study import draw_curves, equal_compute, keep_scale, requ
 
 #: Sweep name -> (figure number, parameter column, the command that writes it).
 SWEEPS: dict[str, tuple[int, str, str]] = {
-    "rl_from_base": (9, "lr", "make repro"),
-    "verify_iter": (10, "verify_iter", "make repro"),
-    "suboptimal_sft": (15, "data", "make repro"),
-    "sft_lr": (16, "lr", "make repro"),
-    "rl_lr": (17, "lr", "make repro"),
-    "rl_from_overfit": (19, "lr", "make repro"),
+    "rl_from_base": (9, "lr", "python -m sftrl_repro.experiments.sweeps --name rl_from_base"),
+    "verify_iter": (10, "verify_iter", "python -m sftrl_repro.experiments.sweeps --name verify_iter"),
+    "suboptimal_sft": (15, "data", "python -m sftrl_repro.experiments.sweeps --name suboptimal_sft"),
+    "sft_lr": (16, "lr", "python -m sftrl_repro.experiments.sweeps --name sft_lr"),
+    "rl_lr": (17, "lr", "python -m sftrl_repro.experiments.sweeps --name rl_lr"),
+    "rl_from_overfit": (19, "lr", "python -m sftrl_repro.experiments.sweeps --name rl_from_overfit"),
 }
 
 

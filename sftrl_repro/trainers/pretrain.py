@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from sftrl_repro.data.pretrain import TEXT_CORPUS, VISION_CORPUS, CorpusSpec, Example, corpus_digest, example_at
+from sftrl_repro.data.pretrain import ARITHMETIC_CORPUS, TEXT_CORPUS, VISION_CORPUS, CorpusSpec, Example, corpus_digest, example_at
 from sftrl_repro.experiments.runs import Run, config_hash
 from sftrl_repro.models.tiny import TinySpec, build_tiny
 from sftrl_repro.prompts.chat import user_message
@@ -45,6 +45,8 @@ from sftrl_repro.utils.params import check_choice, check_int
 #: random-init model of fast tests): 3.7M parameters for text.
 BASE_SPEC = TinySpec(hidden_size=256, intermediate_size=768, num_layers=4, num_heads=4)
 BASE_DIR = "base"
+#: Steps of the default text base's two stages (:func:`default_config`); 8 rows x 512 tokens each.
+ARITHMETIC_STEPS, MIX_STEPS = 1800, 800
 #: Bumped whenever a code change alters what a config trains (architecture details, batching).
 BASE_VERSION = 1
 
@@ -59,8 +61,9 @@ class PretrainConfig:
         corpus: the corpus of this run (text: :data:`TEXT_CORPUS`; vision: :data:`VISION_CORPUS`).
         replay: vision only: the text corpus replayed every ``replay_every``-th step.
         replay_every: vision only: every this many steps, one is a text step (0: never).
-        init_from: vision only: the text base config whose weights start the text decoder
-            (``None``: random).
+        init_from: the config of an earlier base whose weights start this one (``None``: random):
+            for vision, a text base copied into the text decoder; for text, an earlier text stage
+            of the same sizes (the default base is two stages: arithmetic, then the mix).
         steps: optimizer steps.
         rows: text steps: rows per batch.
         row_tokens: text steps: tokens per row (examples are packed; longer ones are cut).
@@ -74,7 +77,8 @@ class PretrainConfig:
         seed: weights and corpus seed.
         save_every: checkpoint every this many steps (the last step always).
         log_every: log a metrics line every this many steps.
-        num_threads: torch threads while training.
+        num_threads: torch threads while training (a speed setting, not part of the run's
+            identity: a run may resume with another count).
         version: the package's base-building code version (:data:`BASE_VERSION`), so that a code
             change that alters the base (not seen in the config) makes a new run.
         cross_gate_init: vision only: value the cross-attention gates start at after the text
@@ -114,24 +118,47 @@ class PretrainConfig:
         check_int("rows", self.rows, low=1)
         check_int("row_tokens", self.row_tokens, low=16)
         check_int("num_threads", self.num_threads, low=1)
+        if self.init_from is not None and self.modality == "language" and (
+                self.init_from.modality != "language" or self.init_from.spec != self.spec):
+            raise ValueError("a text base can start only from a text base of the same spec (init_from)")
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if out.get("cross_gate_init") is None:  # a field added later: absent keeps older hashes
-            out.pop("cross_gate_init", None)
-        if out.get("init_from") and out["init_from"].get("cross_gate_init") is None:
-            out["init_from"].pop("cross_gate_init", None)
-        return out
+        """The config as it names the run: every field but ``num_threads`` (a speed setting)."""
+        return _drop_later_defaults(asdict(self))
 
     def run_id(self) -> str:
         """``tiny-base-<modality>-<hash of the config>``: a changed config is a new run."""
         return f"tiny-base-{self.modality}-{config_hash(self.to_dict())}"
 
 
+#: Fields added after bases were cached, with their defaults: left out of a config's dict (and so
+#: of its hash) while they hold the default, so that the older runs keep their ids.
+_LATER_DEFAULTS = {"cross_gate_init": None, "make_t_draw": "random"}
+
+
+def _drop_later_defaults(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _drop_later_defaults(v) for k, v in d.items()
+                if k != "num_threads" and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])}
+    return d
+
+
+def arithmetic_config(spec: TinySpec | None = None) -> PretrainConfig:
+    """Stage 1 of the default text base: make-T arithmetic only (:data:`ARITHMETIC_CORPUS`)."""
+    return with_digest(PretrainConfig(modality="language", spec=spec or BASE_SPEC, corpus=ARITHMETIC_CORPUS,
+                                      steps=ARITHMETIC_STEPS, learning_rate=2e-3))
+
+
 def default_config(modality: str, spec: TinySpec | None = None) -> PretrainConfig:
-    """The config of the package's default tiny base for ``modality`` (what ``load_policy`` uses)."""
+    """The config of the package's default tiny base for ``modality`` (what ``load_policy`` uses).
+
+    Text: two stages, each a cached run: :func:`arithmetic_config`, then :data:`TEXT_CORPUS` (rule
+    reading, make-T, card puzzles, routes) from its weights. Vision: the text base copied into
+    Mllama's text decoder, then image captions with a text step every fourth step.
+    """
     check_choice("modality", modality, ("language", "vision"))
-    text = with_digest(PretrainConfig(modality="language", spec=spec or BASE_SPEC))
+    text = with_digest(PretrainConfig(modality="language", spec=spec or BASE_SPEC, init_from=arithmetic_config(spec),
+                                      steps=MIX_STEPS, learning_rate=1e-3))
     if modality == "language":
         return text
     return with_digest(PretrainConfig(modality="vision", spec=spec or BASE_SPEC, corpus=VISION_CORPUS,
@@ -322,7 +349,11 @@ def _train(run: Run, config: PretrainConfig, root, progress, stop_after, tqdm, P
     state = {"step": 0, "cursor": 0, "replay_cursor": 0, "tokens": 0, "answer_tokens": 0, "images": 0,
              "seconds": 0.0}
     resumed = run.latest_step()
-    if resumed is None and config.init_from is not None:
+    if resumed is None and config.init_from is not None and config.modality == "language":
+        earlier = Policy.load(Path(run.path.parent) / config.init_from.run_id() / BASE_DIR, device="cpu",
+                              dtype=torch.float32)
+        model.load_state_dict(earlier.model.state_dict())  # same spec and tokenizer: an earlier stage
+    elif resumed is None and config.init_from is not None:
         text = Policy.load(Path(run.path.parent) / config.init_from.run_id() / BASE_DIR, device="cpu",
                            dtype=torch.float32)
         copy_text_into_vision(text.model, model, config.spec)
@@ -431,7 +462,7 @@ def base_summary(run: Run) -> dict[str, Any]:
     return json.loads((run.path / "DONE").read_text() or "{}")
 
 
-__all__ = ["BASE_SPEC", "PretrainConfig", "default_config", "pretrain_base", "pretrained_base",
+__all__ = ["BASE_SPEC", "PretrainConfig", "arithmetic_config", "default_config", "pretrain_base", "pretrained_base",
            "text_batch", "vision_batch", "encode_example", "copy_text_into_vision", "base_summary"]
 
 
@@ -552,6 +583,12 @@ def vision_skills(policy, n: int = 200, seed: int = 12345) -> dict[str, float]:
     return out
 
 
+def _with_threads(config: PretrainConfig, n: int) -> PretrainConfig:
+    """``config`` and the earlier stages it starts from, trained with ``n`` threads."""
+    earlier = None if config.init_from is None else _with_threads(config.init_from, n)
+    return replace(config, num_threads=n, init_from=earlier)
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m sftrl_repro.trainers.pretrain [--modality language|vision|both]``: build (or
     resume, or find finished) the package's default tiny base(s) under ``runs/``; prints the folders."""
@@ -559,9 +596,12 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m sftrl_repro.trainers.pretrain", description=main.__doc__)
     parser.add_argument("--modality", choices=("language", "vision", "both"), default="both")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (2 when the build has the 2-core machine to itself: 2.4x faster)")
     args = parser.parse_args(argv)
+    check_int("threads", args.threads, low=1)
     for modality in ("language", "vision") if args.modality == "both" else (args.modality,):
-        run = pretrain_base(default_config(modality))
+        run = pretrain_base(_with_threads(default_config(modality), args.threads))
         print(modality, run.path / BASE_DIR, base_summary(run))
 
 

@@ -37,6 +37,8 @@ RULE_DIVERSITY = ("diverse", "fixed")
 #: Targets of ``card_puzzle`` examples (24 excluded) and of ``make_t`` examples (24 included).
 PUZZLE_TARGETS: tuple[int, ...] = tuple(t for t in range(2, 49) if t != 24)
 MAKE_T_TARGETS: tuple[int, ...] = tuple(range(2, 49))
+#: How make-T puzzles are drawn (:func:`make_t_puzzle`).
+MAKE_T_DRAWS = ("random", "solvable")
 
 
 def draw_rule(rng: random.Random, diversity: str = "diverse") -> tuple[int, int, int]:
@@ -89,6 +91,32 @@ def draw_cards(rng: random.Random, face_p: float = 0.7) -> list[str]:
             return cards
 
 
+#: Sentences put between the cards and the question, 0-3 of them: where the cards sit relative to
+#: the answer varies, so copying them has to follow their content, not a fixed distance. (Measured on
+#: the first base, whose card examples had fixed layouts: its SFT init copied the hand on 96% of ID
+#: prompts and on 0% of rule-OOD prompts, whose longer rule sentence moves the cards.)
+ASIDES = (
+    "Each card is used exactly once.",
+    "Suits do not matter here.",
+    "The cards are listed from left to right.",
+    "Take care with the face cards.",
+    "Write the answer on one line per field.",
+    "An ace is always worth 1.",
+    "Numbered cards count their pips.",
+    "Keep the cards in the order given.",
+    "Double-check every value before answering.",
+    "There is exactly one hand on the table.",
+)
+
+
+def asides(rng: random.Random, rule: str) -> str:
+    """0-3 aside sentences (one of them, sometimes, the stated rule again), each on its own line."""
+    lines = rng.sample(ASIDES, rng.randint(0, 3))
+    if rng.random() < 0.35:
+        lines.insert(rng.randint(0, len(lines)), f"Remember: {rule}.")
+    return "".join(line + "\n" for line in lines)
+
+
 def rule_reading(rng: random.Random, diversity: str = "diverse") -> tuple[str, str]:
     """A stated rule and four cards -> their numbers."""
     values = draw_rule(rng, diversity)
@@ -97,13 +125,14 @@ def rule_reading(rng: random.Random, diversity: str = "diverse") -> tuple[str, s
     rule = rule_sentence(values, rng)
     style = rng.randrange(3)
     if style == 0:
-        prompt = f"Card values: {rule}; A is 1, other cards count their pips.\nCards: {cards!r}\nWhat are the numbers?"
+        prompt = (f"Card values: {rule}; A is 1, other cards count their pips.\nCards: {cards!r}\n"
+                  f"{asides(rng, rule)}What are the numbers?")
         answer = f'"number": {numbers!r}'
     elif style == 1:
         prompt = f"Note that {rule}. Read these cards as numbers: {' '.join(cards)}"
         answer = " ".join(map(str, numbers))
     else:
-        prompt = f"Rule: {rule}.\nHand: {cards!r}\nGive \"cards\" and \"number\"."
+        prompt = f"Rule: {rule}.\nHand: {cards!r}\n{asides(rng, rule)}Give \"cards\" and \"number\"."
         answer = f'"cards": {cards!r},\n"number": {numbers!r}'
     return prompt, answer
 
@@ -143,7 +172,7 @@ def make_t_puzzle(rng: random.Random, p24: float = 0.4, high_p: float = 0.6,
     uniform draw of the 1,362 solvable multisets (:func:`solvable_24`) in random order; otherwise
     random numbers and a target other than 24.
     """
-    if draw not in ("random", "solvable"):
+    if draw not in MAKE_T_DRAWS:
         raise ValueError(f"draw={draw!r} is not valid; choose 'random' or 'solvable'")
     if draw == "solvable" and rng.random() < p24:
         numbers = list(rng.choice(solvable_24()))
@@ -168,9 +197,9 @@ def make_t_prompt(numbers: list[int], target: int, style: int) -> str:
     return f"Combine {numbers!r} into {target}, every number exactly once."
 
 
-def make_t(rng: random.Random, p24: float = 0.4, high_p: float = 0.6) -> tuple[str, str]:
+def make_t(rng: random.Random, p24: float = 0.4, high_p: float = 0.6, draw: str = "random") -> tuple[str, str]:
     """Four numbers from 1..13 and a target -> a formula ``"formula": "<expr>=<target>"``."""
-    numbers, target, formula = make_t_puzzle(rng, p24, high_p)
+    numbers, target, formula = make_t_puzzle(rng, p24, high_p, draw=draw)
     return make_t_prompt(numbers, target, rng.randrange(3)), f'"formula": "{formula}={target}"'
 
 
@@ -207,7 +236,7 @@ def card_puzzle(rng: random.Random, diversity: str = "diverse") -> tuple[str, st
             "",
             f"Cards: {cards!r}",
             "",
-            'Answer with "cards", "number" and "formula".',
+            f'{asides(rng, rule)}Answer with "cards", "number" and "formula".',
         ])
     elif style == 1:
         prompt = f"Cards on the table: {cards!r}. Rule: {rule}. Target: {target}. Give the cards, their numbers and a formula."
