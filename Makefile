@@ -51,7 +51,7 @@ repro-full: setup
 
 # The tiny bases (text, then vision from it): minutes, built once, cached under runs/tiny-base-*.
 bases: setup
-	$(BIN)/python -m sftrl_repro.trainers.pretrain --modality both --threads 2
+	$(BIN)/python -m sftrl_repro.trainers.pretrain --modality both
 
 # The study's seeds, one process each with one torch thread, two at a time (two cores); each
 # writes only its own runs/study/<run-id>/, and notebooks 03/04 gather them into results/study_*.csv.

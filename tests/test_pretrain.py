@@ -67,6 +67,9 @@ def test_corpus_mixes_every_kind(text_corpus, vision_corpus):
 def test_corpus_never_holds_the_gp_task(text_corpus, vision_corpus):
     """No GeneralPoints prompt with the target 24 (either rule, modality or prompt style), no task
     rule sentence, and no card puzzle with the target 24."""
+    from sftrl_repro.data.pretrain import ARITHMETIC_CORPUS, STAGED_CORPUS
+
+    text_corpus = text_corpus + corpus(STAGED_CORPUS, 0, 2000) + corpus(ARITHMETIC_CORPUS, 0, 500)
     everything = "\n".join(e.prompt + "\n" + e.answer for e in text_corpus + vision_corpus)
     rng = np.random.default_rng(0)
     for rule in ("id", "ood"):
@@ -87,10 +90,13 @@ def test_corpus_never_holds_the_gp_task(text_corpus, vision_corpus):
 def test_cards_sit_at_varying_distances_from_the_question(text_corpus):
     """Asides between the cards and the question vary the distance a copy has to reach back, so the
     base learns to copy the hand by its content (a fixed layout teaches copying by position)."""
-    gaps = {len(e.prompt) - e.prompt.index("Cards: [") for e in text_corpus if "Cards: [" in e.prompt
+    from sftrl_repro.data.pretrain import STAGED_CORPUS
+
+    gaps = {len(e.prompt) - e.prompt.index("Cards: [") for e in corpus(STAGED_CORPUS, 0, 3000) if "Cards: [" in e.prompt
             and e.kind in ("rule_reading", "card_puzzle")}
     assert len(gaps) > 20
-    restated = [e for e in text_corpus if "Remember: " in e.prompt]
+    assert not any("Remember: " in e.prompt for e in text_corpus)  # the default corpus has none
+    restated = [e for e in corpus(STAGED_CORPUS, 0, 3000) if "Remember: " in e.prompt]
     assert restated and all(e.prompt.index("Remember: ") > e.prompt.index("[") for e in restated)
 
 
@@ -243,17 +249,18 @@ def test_a_text_stage_starts_from_the_earlier_stage(tmp_path):
         _micro(init_from=_micro(spec=replace(MICRO, hidden_size=64)))
 
 
-def test_thread_count_is_not_part_of_a_base_identity():
-    from sftrl_repro.data.pretrain import TEXT_CORPUS_V1
+def test_the_default_base_keeps_its_id_and_the_staged_recipe_is_an_option():
     from sftrl_repro.trainers.pretrain import _with_threads, default_config
 
-    config = default_config("vision")
-    assert _with_threads(config, 2).run_id() == config.run_id()
-    assert _with_threads(config, 2).init_from.init_from.num_threads == 2
-    # a field added later is left out of the identity while it holds its old default
-    v1 = with_digest(PretrainConfig(modality="language", corpus=TEXT_CORPUS_V1))
-    assert "make_t_draw" not in json.dumps(v1.to_dict())
-    assert default_config("language").init_from.corpus.make_t_draw == "solvable"
+    # the default base (and so every study run id built on it) is unchanged by the staged recipe's fields
+    assert default_config("language").run_id() == "tiny-base-language-b3687897e8"
+    assert default_config("language").corpus_digest == "a3f846438f61"  # asides off: the same corpus
+    staged = default_config("vision", recipe="staged")
+    assert _with_threads(staged, 2).run_id() == staged.run_id()  # threads: a speed setting from version 2
+    assert _with_threads(staged, 2).init_from.init_from.num_threads == 2
+    assert staged.init_from.init_from.corpus.make_t_draw == "solvable" and staged.replay.asides
+    with pytest.raises(ValueError, match="'single', 'staged'"):
+        default_config("language", recipe="mixed")
 
 
 def test_load_policy_builds_and_caches_the_pretrained_base(tmp_path, monkeypatch):

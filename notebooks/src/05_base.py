@@ -48,11 +48,11 @@ from dataclasses import replace
 import pandas as pd
 import torch
 
+from sftrl_repro.data.pretrain import TEXT_CORPUS
 from sftrl_repro.models.policy import Policy
 from sftrl_repro.paths import results_dir, runs_dir
 from sftrl_repro.trainers.pretrain import (
     BASE_DIR,
-    arithmetic_config,
     base_summary,
     default_config,
     pretrain_base,
@@ -73,8 +73,7 @@ if smoke:
     micro = TinySpec(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, cross_attention_layers=(1,),
                      image_size=32, vision_hidden_size=16, vision_layers=1, vision_global_layers=1, vision_heads=2)
     n = 8
-    first = replace(arithmetic_config(), spec=micro, steps=2, save_every=2)
-    text_cfg = replace(default_config("language"), spec=micro, steps=4, save_every=2, init_from=first)
+    text_cfg = replace(default_config("language"), spec=micro, steps=4, save_every=2)
     vision_cfg = replace(default_config("vision"), spec=micro, steps=3, init_from=text_cfg, image_batch=2,
                          corpus=replace(default_config("vision").corpus, image_size=32))
     root = runs_dir() / "smoke"
@@ -83,23 +82,8 @@ else:
 
 # %% [markdown]
 # ## The text base
-# Two stages, each a cached run (`runs/tiny-base-language-<hash>/`), built on first use
-# (`make bases`: ~30 min on 2 cores); `load_policy("tiny", "language")` returns the second's weights.
-#
-# 1. **Arithmetic**: make-T puzzles only, make-24 on 60% of them with the numbers drawn uniformly
-#    over the 1,362 solvable multisets of 1..13 (other targets 2..48 on the rest). Mixed with the
-#    other kinds from the start, the same budget left make-24 at 0.5-3% (the first bases).
-# 2. **The mix**, from stage 1's weights: rule reading 25%, make-T 30% (keeps the arithmetic), card
-#    puzzles with targets other than 24 25%, routes 20%. Card examples put 0-3 aside sentences (one
-#    sometimes restating the rule) between the cards and the question, so that copying the hand
-#    follows its content, not its position.
-
-# %%
-stage1 = pretrain_base(text_cfg.init_from, root=root)
-s1 = base_summary(stage1)
-arith = text_skills(Policy.load(stage1.path / BASE_DIR, device="cpu"), n=n)
-print(f"stage 1: {s1['step']} steps, {s1['tokens'] / 1e6:.2f}M tokens, {s1['seconds'] / 60:.1f} min")
-pd.Series({k: v for k, v in arith.items() if k.startswith("make")}).round(3).to_frame("after stage 1")
+# Built on first use (a few minutes; cached in `runs/tiny-base-language-<hash>/`); `load_policy("tiny",
+# "language")` returns the same weights.
 
 # %%
 run = pretrain_base(text_cfg, root=root)
@@ -115,14 +99,12 @@ rows = []
 start = time.perf_counter()
 skills = text_skills(text_base, n=n)
 rows += [{"base": "text", "skill": k, "value": v, "n": n} for k, v in skills.items()]
-rows += [{"base": "text_stage1", "skill": k, "value": v, "n": n} for k, v in arith.items()]
 print(f"measured in {time.perf_counter() - start:.0f} s")
 pd.Series(skills).round(3).to_frame("text base")
 
 # %% [markdown]
 # ## Ablation: no diverse-rule data
-# The same stage 1, then the same mix and budget but every card example states and uses
-# J/Q/K = 10 (one seed).
+# The same corpus and budget, but every card example states and uses J/Q/K = 10 (one seed).
 
 # %%
 if ablation:

@@ -35,7 +35,16 @@ from typing import Any
 
 import torch
 
-from sftrl_repro.data.pretrain import ARITHMETIC_CORPUS, TEXT_CORPUS, VISION_CORPUS, CorpusSpec, Example, corpus_digest, example_at
+from sftrl_repro.data.pretrain import (
+    ARITHMETIC_CORPUS,
+    STAGED_CORPUS,
+    TEXT_CORPUS,
+    VISION_CORPUS,
+    CorpusSpec,
+    Example,
+    corpus_digest,
+    example_at,
+)
 from sftrl_repro.experiments.runs import Run, config_hash
 from sftrl_repro.models.tiny import TinySpec, build_tiny
 from sftrl_repro.prompts.chat import user_message
@@ -45,10 +54,18 @@ from sftrl_repro.utils.params import check_choice, check_int
 #: random-init model of fast tests): 3.7M parameters for text.
 BASE_SPEC = TinySpec(hidden_size=256, intermediate_size=768, num_layers=4, num_heads=4)
 BASE_DIR = "base"
-#: Steps of the default text base's two stages (:func:`default_config`); 8 rows x 512 tokens each.
+#: Steps of the ``'staged'`` text base's two stages (:func:`default_config`); 8 rows x 512 tokens each.
 ARITHMETIC_STEPS, MIX_STEPS = 1800, 800
 #: Bumped whenever a code change alters what a config trains (architecture details, batching).
+#: Version 2 (the ``'staged'`` recipe) leaves ``num_threads`` out of a run's identity; version 1
+#: configs keep it in, so that the default base keeps the id its cached runs (and every study run
+#: built on it, whose id carries the base's hash) have.
 BASE_VERSION = 1
+#: How the tiny text base is made: ``'single'`` (the default: one run on :data:`TEXT_CORPUS`) or
+#: ``'staged'`` (make-T arithmetic first, then :data:`STAGED_CORPUS` from its weights; measured in
+#: the README: make-24 up, rule reading down).
+RECIPES = ("single", "staged")
+DEFAULT_RECIPE = "single"
 
 
 @dataclass(frozen=True)
@@ -123,7 +140,7 @@ class PretrainConfig:
             raise ValueError("a text base can start only from a text base of the same spec (init_from)")
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as it names the run: every field but ``num_threads`` (a speed setting)."""
+        """The config as it names the run (from version 2 on, without ``num_threads``: a speed setting)."""
         return _drop_later_defaults(asdict(self))
 
     def run_id(self) -> str:
@@ -133,37 +150,45 @@ class PretrainConfig:
 
 #: Fields added after bases were cached, with their defaults: left out of a config's dict (and so
 #: of its hash) while they hold the default, so that the older runs keep their ids.
-_LATER_DEFAULTS = {"cross_gate_init": None, "make_t_draw": "random"}
+_LATER_DEFAULTS = {"cross_gate_init": None, "make_t_draw": "random", "asides": False}
 
 
 def _drop_later_defaults(d: Any) -> Any:
     if isinstance(d, dict):
+        speed_free = d.get("version", 1) >= 2  # see BASE_VERSION
         return {k: _drop_later_defaults(v) for k, v in d.items()
-                if k != "num_threads" and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])}
+                if not (speed_free and k == "num_threads") and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])}
     return d
 
 
 def arithmetic_config(spec: TinySpec | None = None) -> PretrainConfig:
-    """Stage 1 of the default text base: make-T arithmetic only (:data:`ARITHMETIC_CORPUS`)."""
+    """Stage 1 of the ``'staged'`` text base: make-T arithmetic only (:data:`ARITHMETIC_CORPUS`)."""
     return with_digest(PretrainConfig(modality="language", spec=spec or BASE_SPEC, corpus=ARITHMETIC_CORPUS,
-                                      steps=ARITHMETIC_STEPS, learning_rate=2e-3))
+                                      steps=ARITHMETIC_STEPS, learning_rate=2e-3, version=2))
 
 
-def default_config(modality: str, spec: TinySpec | None = None) -> PretrainConfig:
-    """The config of the package's default tiny base for ``modality`` (what ``load_policy`` uses).
+def default_config(modality: str, spec: TinySpec | None = None, recipe: str = DEFAULT_RECIPE) -> PretrainConfig:
+    """The config of the package's tiny base for ``modality`` (the default recipe: what ``load_policy`` uses).
 
-    Text: two stages, each a cached run: :func:`arithmetic_config`, then :data:`TEXT_CORPUS` (rule
-    reading, make-T, card puzzles, routes) from its weights. Vision: the text base copied into
-    Mllama's text decoder, then image captions with a text step every fourth step.
+    Text, ``recipe='single'``: one run on :data:`TEXT_CORPUS` (rule reading, make-T, card puzzles,
+    routes); ``'staged'``: :func:`arithmetic_config`, then :data:`STAGED_CORPUS` from its weights,
+    each a cached run. Vision: that text base copied into Mllama's text decoder, then image captions
+    with a text step (the text base's corpus) every fourth step.
     """
     check_choice("modality", modality, ("language", "vision"))
-    text = with_digest(PretrainConfig(modality="language", spec=spec or BASE_SPEC, init_from=arithmetic_config(spec),
-                                      steps=MIX_STEPS, learning_rate=1e-3))
+    check_choice("recipe", recipe, RECIPES)
+    spec = spec or BASE_SPEC
+    if recipe == "single":
+        text, replay, version = with_digest(PretrainConfig(modality="language", spec=spec)), TEXT_CORPUS, BASE_VERSION
+    else:
+        text = with_digest(PretrainConfig(modality="language", spec=spec, corpus=STAGED_CORPUS, steps=MIX_STEPS,
+                                          init_from=arithmetic_config(spec), learning_rate=1e-3, version=2))
+        replay, version = STAGED_CORPUS, 2
     if modality == "language":
         return text
-    return with_digest(PretrainConfig(modality="vision", spec=spec or BASE_SPEC, corpus=VISION_CORPUS,
-                                      replay=TEXT_CORPUS, replay_every=4, init_from=text, steps=300,
-                                      learning_rate=1.5e-3, warmup_steps=10, cross_gate_init=0.5))
+    return with_digest(PretrainConfig(modality="vision", spec=spec, corpus=VISION_CORPUS, replay=replay,
+                                      replay_every=4, init_from=text, steps=300, learning_rate=1.5e-3,
+                                      warmup_steps=10, cross_gate_init=0.5, version=version))
 
 
 def with_digest(config: PretrainConfig) -> PretrainConfig:
@@ -462,7 +487,7 @@ def base_summary(run: Run) -> dict[str, Any]:
     return json.loads((run.path / "DONE").read_text() or "{}")
 
 
-__all__ = ["BASE_SPEC", "PretrainConfig", "arithmetic_config", "default_config", "pretrain_base", "pretrained_base",
+__all__ = ["BASE_SPEC", "RECIPES", "DEFAULT_RECIPE", "PretrainConfig", "arithmetic_config", "default_config", "pretrain_base", "pretrained_base",
            "text_batch", "vision_batch", "encode_example", "copy_text_into_vision", "base_summary"]
 
 
@@ -596,12 +621,17 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m sftrl_repro.trainers.pretrain", description=main.__doc__)
     parser.add_argument("--modality", choices=("language", "vision", "both"), default="both")
+    parser.add_argument("--recipe", choices=RECIPES, default=DEFAULT_RECIPE,
+                        help="how the text base is made (the default base: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (2 when the build has the 2-core machine to itself: 2.4x faster)")
+                        help="torch threads; only the 'staged' recipe's runs take it as a speed setting (2 when the "
+                             "build has the 2-core machine to itself: 2.4x faster), the default base's id records 1")
     args = parser.parse_args(argv)
     check_int("threads", args.threads, low=1)
+    if args.threads != 1 and args.recipe == "single":
+        parser.error("--threads is not valid with --recipe single: the default base's run id records 1 thread")
     for modality in ("language", "vision") if args.modality == "both" else (args.modality,):
-        run = pretrain_base(_with_threads(default_config(modality), args.threads))
+        run = pretrain_base(_with_threads(default_config(modality, recipe=args.recipe), args.threads))
         print(modality, run.path / BASE_DIR, base_summary(run))
 
 

@@ -56,6 +56,8 @@ class CorpusSpec:
         make_t_draw: how ``make_t`` puzzles are drawn (:func:`.gp.make_t_puzzle`): ``'random'``
             (random numbers, 24 when they make it) or ``'solvable'`` (make-24 drawn uniformly over
             the 1,362 solvable multisets, the recipe that teaches make-24 as knowledge).
+        asides: card examples put 0-3 aside sentences between the cards and the question
+            (:func:`.gp.asides`), so that the distance a copy of the hand reaches back varies.
     """
 
     weights: tuple[tuple[str, float], ...] = (
@@ -64,6 +66,7 @@ class CorpusSpec:
     p24: float = 0.4
     image_size: int = 96
     make_t_draw: str = "random"
+    asides: bool = False
 
     def __post_init__(self) -> None:
         for kind, w in self.weights:
@@ -74,17 +77,18 @@ class CorpusSpec:
         check_choice("make_t_draw", self.make_t_draw, gp.MAKE_T_DRAWS)
 
 
-#: The first stage of the text base: make-T arithmetic only, make-24 drawn uniformly over the
-#: solvable multisets (60% of puzzles), the recipe that taught a 3.4M-parameter model make-24 as
-#: knowledge. Measured: mixed with the other kinds from the start, the same budget left make-24 at
-#: 0.5-3% (cards and rules crowd the arithmetic out of a 4-layer model).
+#: The text base's corpus (the default recipe, ``'single'``); the vision base trains on
+#: :data:`VISION_CORPUS` and replays this one.
+TEXT_CORPUS = CorpusSpec()
+#: The ``'staged'`` recipe's first stage: make-T arithmetic only, make-24 on 60% of puzzles with
+#: its numbers drawn uniformly over the solvable multisets (the recipe that taught a 3.4M-parameter
+#: model make-24 as knowledge; mixed with the other kinds from the start, the same budget left
+#: make-24 at 0.5-3%).
 ARITHMETIC_CORPUS = CorpusSpec(weights=(("make_t", 1.0),), p24=0.6, make_t_draw="solvable")
-#: The text base's (second stage) corpus; the vision base trains on :data:`VISION_CORPUS` and
-#: replays this one. Make-T stays at 30% so the first stage's arithmetic is kept.
-TEXT_CORPUS = CorpusSpec(weights=(("rule_reading", 0.25), ("make_t", 0.3), ("card_puzzle", 0.25), ("route", 0.2)),
-                         p24=0.6, make_t_draw="solvable")
-#: The corpus of the package's first base (kept to read its cached runs and results).
-TEXT_CORPUS_V1 = CorpusSpec()
+#: The ``'staged'`` recipe's second stage, from the first's weights: make-T stays at 30% so the
+#: arithmetic is kept; card examples carry asides.
+STAGED_CORPUS = CorpusSpec(weights=(("rule_reading", 0.25), ("make_t", 0.3), ("card_puzzle", 0.25), ("route", 0.2)),
+                           p24=0.6, make_t_draw="solvable", asides=True)
 VISION_CORPUS = CorpusSpec(weights=(("card_caption", 0.8), ("street_scene", 0.2)))
 
 
@@ -114,13 +118,13 @@ def example_at(spec: CorpusSpec, seed: int, index: int) -> Example:
     rng = random.Random((int(seed) << 40) + int(index))
     kind = _draw_kind(spec, rng)
     if kind == "rule_reading":
-        return Example(kind, *gp.rule_reading(rng, spec.rules))
+        return Example(kind, *gp.rule_reading(rng, spec.rules, asides=spec.asides))
     if kind == "make_t":
         return Example(kind, *gp.make_t(rng, p24=spec.p24, draw=spec.make_t_draw))
     if kind == "make_t_sheet":
         return Example(kind, *gp.make_t_sheet(rng, p24=spec.p24))
     if kind == "card_puzzle":
-        return Example(kind, *gp.card_puzzle(rng, spec.rules))
+        return Example(kind, *gp.card_puzzle(rng, spec.rules, asides=spec.asides))
     if kind == "route":
         return Example(kind, *virl.route_example(rng))
     from sftrl_repro.data.pretrain import vision
@@ -148,5 +152,5 @@ def corpus(spec: CorpusSpec, seed: int, n: int, start: int = 0) -> list[Example]
     return [example_at(spec, seed, i) for i in range(start, start + n)]
 
 
-__all__ = ["CorpusSpec", "Example", "ARITHMETIC_CORPUS", "TEXT_CORPUS", "TEXT_CORPUS_V1", "VISION_CORPUS", "KINDS", "TEXT_KINDS", "VISION_KINDS",
+__all__ = ["CorpusSpec", "Example", "ARITHMETIC_CORPUS", "STAGED_CORPUS", "TEXT_CORPUS", "VISION_CORPUS", "KINDS", "TEXT_KINDS", "VISION_KINDS",
            "example_at", "corpus", "corpus_digest"]

@@ -109,6 +109,10 @@ ASIDES = (
 )
 
 
+def _asides(rng: random.Random, rule: str, on: bool) -> str:
+    return asides(rng, rule) if on else ""  # off: no draw from rng, the corpus stays as it was
+
+
 def asides(rng: random.Random, rule: str) -> str:
     """0-3 aside sentences (one of them, sometimes, the stated rule again), each on its own line."""
     lines = rng.sample(ASIDES, rng.randint(0, 3))
@@ -117,8 +121,8 @@ def asides(rng: random.Random, rule: str) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def rule_reading(rng: random.Random, diversity: str = "diverse") -> tuple[str, str]:
-    """A stated rule and four cards -> their numbers."""
+def rule_reading(rng: random.Random, diversity: str = "diverse", asides: bool = False) -> tuple[str, str]:
+    """A stated rule and four cards -> their numbers (``asides``: see :func:`asides`)."""
     values = draw_rule(rng, diversity)
     cards = draw_cards(rng)
     numbers = [rank_values(values)[c] for c in cards]
@@ -126,13 +130,13 @@ def rule_reading(rng: random.Random, diversity: str = "diverse") -> tuple[str, s
     style = rng.randrange(3)
     if style == 0:
         prompt = (f"Card values: {rule}; A is 1, other cards count their pips.\nCards: {cards!r}\n"
-                  f"{asides(rng, rule)}What are the numbers?")
+                  f"{_asides(rng, rule, asides)}What are the numbers?")
         answer = f'"number": {numbers!r}'
     elif style == 1:
         prompt = f"Note that {rule}. Read these cards as numbers: {' '.join(cards)}"
         answer = " ".join(map(str, numbers))
     else:
-        prompt = f"Rule: {rule}.\nHand: {cards!r}\n{asides(rng, rule)}Give \"cards\" and \"number\"."
+        prompt = f"Rule: {rule}.\nHand: {cards!r}\n{_asides(rng, rule, asides)}Give \"cards\" and \"number\"."
         answer = f'"cards": {cards!r},\n"number": {numbers!r}'
     return prompt, answer
 
@@ -215,8 +219,9 @@ def make_t_sheet(rng: random.Random, p24: float = 0.4, size: tuple[int, int] = (
     return prompt, "\n".join(f"{i + 1}. {f}={t}" for i, (_, t, f) in enumerate(puzzles))
 
 
-def card_puzzle(rng: random.Random, diversity: str = "diverse") -> tuple[str, str]:
-    """A stated rule, four cards and a target other than 24 -> the GeneralPoints answer object."""
+def card_puzzle(rng: random.Random, diversity: str = "diverse", asides: bool = False) -> tuple[str, str]:
+    """A stated rule, four cards and a target other than 24 -> the GeneralPoints answer object
+    (``asides``: see :func:`asides`)."""
     values = draw_rule(rng, diversity)
     table = rank_values(values)
     while True:
@@ -236,7 +241,7 @@ def card_puzzle(rng: random.Random, diversity: str = "diverse") -> tuple[str, st
             "",
             f"Cards: {cards!r}",
             "",
-            f'{asides(rng, rule)}Answer with "cards", "number" and "formula".',
+            f'{_asides(rng, rule, asides)}Answer with "cards", "number" and "formula".',
         ])
     elif style == 1:
         prompt = f"Cards on the table: {cards!r}. Rule: {rule}. Target: {target}. Give the cards, their numbers and a formula."
