@@ -22,10 +22,10 @@
 # * Fig 19: RL from an over-fitted SFT checkpoint (V-IRL-VL, learning rates 1e-7, 2e-7) cannot recover.
 #
 # Reads `results/sweep_<name>.csv` (schema: `sftrl_repro.plots.sweeps`) and
-# `results/paper/verification_steps.csv`. **The sweeps have not been run at the tiny scale yet** (the
-# study comes first, and its base is not yet strong enough for a sweep to show anything): a missing
-# table draws a "not run yet" panel beside the paper's values, so the figures show what will be
-# compared. Writes `figures/fig09_rl_from_base.png`,
+# `results/paper/verification_steps.csv`, written by `python -m sftrl_repro.experiments.sweeps --name
+# <name>` (`make sweeps`: all of them, hours on 2 cores). The cell below lists which have been run; a
+# missing table draws a "not run yet" panel beside the paper's values, so the figures show what will
+# be compared. Writes `figures/fig09_rl_from_base.png`,
 # `figures/fig10_verification.png`, `figures/fig15_suboptimal_sft.png`, `figures/fig16_sft_lr.png`,
 # `figures/fig17_rl_lr.png`, `figures/fig19_rl_from_overfit.png` and their data in `results/`. The
 # sweeps run at the tiny scale; each figure says how many seeds.
@@ -73,6 +73,10 @@ def read_or_none(name: str):
 
 sweeps = {name: read_or_none(name) for name in SWEEPS}
 print("not run yet:", ", ".join(name for name, frame in sweeps.items() if frame is None) or "none")
+for name, frame in sweeps.items():
+    if frame is not None:
+        print(f"{name} (Fig {SWEEPS[name][0]}): {frame['seed'].nunique()} seed(s), "
+              f"{int(frame['n_episodes'].max())} episodes per split and checkpoint")
 paper_verification = pd.read_csv(results_dir() / "paper" / "verification_steps.csv")
 
 # %% [markdown]
@@ -81,6 +85,12 @@ paper_verification = pd.read_csv(results_dir() / "paper" / "verification_steps.c
 # %%
 fig = plot_fig09_rl_from_base(sweeps["rl_from_base"], scale=scale, window=window)
 save_figure(fig, f"fig09_rl_from_base{suffix}", data=True);
+
+# %%
+# NBVAL_CHECK_OUTPUT
+if sweeps["rl_from_base"] is not None:  # success per learning rate and checkpoint, in percent
+    table = sweeps["rl_from_base"].pivot_table(index=["lr", "method", "step"], columns="split", values="success")
+    print((100 * table).round(1).to_string())
 
 # %% [markdown]
 # ## Fig 10: verification iterations during RL training
