@@ -632,3 +632,10 @@ def test_the_old_sft_run_figure_is_a_deprecated_alias_of_the_plots_one():
     finally:
         plt.close(old)
         plt.close(new)
+
+
+def test_format_value_keeps_every_significant_digit():
+    from sftrl_repro.plots.common import format_value
+
+    assert [format_value(v) for v in (1e-6, 1.2e-5, 5e-7, 0.5, "all")] == ["1e-6", "1.2e-5", "5e-7", "0.5", "all"]
+    assert format_value(1.2e-5) != format_value(1e-5)  # two learning rates never share a legend entry

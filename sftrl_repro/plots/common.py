@@ -229,13 +229,14 @@ def mark_missing(ax, text: str = "not run yet") -> None:
 
 
 def format_value(value: float) -> str:
-    """A compact tick/legend form of a number (learning rates: ``1e-06`` -> ``1e-6``)."""
+    """A compact tick/legend form of a number (learning rates: ``1e-06`` -> ``1e-6``,
+    ``1.2e-05`` -> ``1.2e-5``: every significant digit kept, so two values never share a label)."""
     if isinstance(value, str):
         return value
     value = float(value)
     if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        mantissa, exponent = f"{value:.0e}".split("e")
-        return f"{mantissa}e{int(exponent)}"
+        mantissa, exponent = f"{value:.6e}".split("e")
+        return f"{float(mantissa):g}e{int(exponent)}"
     return f"{value:g}"
 
 
