@@ -45,9 +45,11 @@ repro: setup
 	$(MAKE) variants
 	$(MAKE) --always-make figures
 
-## All four tasks with 3 seeds.
+## All four tasks with 3 seeds, then the sweeps (Fig 9, 10, 15, 16, 17, 19) and the figures again.
 repro-full: setup
 	$(MAKE) repro STUDY_VL_SEEDS="0 1 2" VL_SEEDS=3
+	$(MAKE) sweeps
+	$(MAKE) --always-make figures
 
 # The tiny bases (text, then vision from it): minutes, built once, cached under runs/tiny-base-*.
 bases: setup
