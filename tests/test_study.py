@@ -114,3 +114,24 @@ def test_effects_without_an_se_column_use_the_binomial_se_of_the_episodes():
     se = 100 * ((0.5 * 0.5 / 400) + (0.3 * 0.7 / 400)) ** 0.5
     assert effects.loc["sft", "effect"] == pytest.approx(-20.0) and effects.loc["sft", "effect_se"] == pytest.approx(se)
     assert effects.loc["sft", "reading"] == "down"
+
+
+def test_effects_in_words_name_each_arm_and_warn_at_the_ood_floor():
+    from sftrl_repro.plots.study import describe_effects
+
+    def effects(ood_init):
+        return pd.DataFrame([
+            {"split": "id", "metric": "success", "arm": "sft", "init": 4.1, "arm_value": 13.6, "effect": 9.5,
+             "effect_se": 1.0, "z": 9.5, "n_seeds": 3, "reading": "up"},
+            {"split": "rule_ood", "metric": "success", "arm": "rl", "init": ood_init, "arm_value": 0.0,
+             "effect": -ood_init, "effect_se": 0.4, "z": -ood_init / 0.4, "n_seeds": 3, "reading": "no clear change"},
+            {"split": "id", "metric": "rule_reading", "arm": "sft", "init": 90.0, "arm_value": 95.0, "effect": 5.0,
+             "effect_se": 1.0, "z": 5.0, "n_seeds": 3, "reading": "up"}])
+
+    text = describe_effects(effects(0.0), "success").splitlines()
+    assert text[0].startswith("Out of distribution the init is at the floor (0.0%)")
+    assert text[1] == "        id SFT: 4.1% -> 13.6% (+9.5 +- 1.0 points, up, 3 seed(s))"
+    assert len(text) == 3 and "RL: 0.0% -> 0.0%" in text[2]  # the rule_reading row is another metric's
+    assert "floor" not in describe_effects(effects(12.0), "success")  # OOD off the floor: no warning
+    assert describe_effects(effects(0.0), "recognition") == ""
+    assert describe_effects(pd.DataFrame(), "success") == ""

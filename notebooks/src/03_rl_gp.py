@@ -64,7 +64,7 @@ from sftrl_repro.experiments.study import (
 )
 from sftrl_repro.paths import figures_dir, results_dir, runs_dir
 from sftrl_repro.plots import save_figure
-from sftrl_repro.plots.study import METRIC, plot_study, plot_training_curves, study_effects
+from sftrl_repro.plots.study import METRIC, describe_effects, plot_study, plot_training_curves, study_effects
 from sftrl_repro.utils import check_choice, check_int
 
 pd.set_option("display.width", 200)
@@ -148,14 +148,7 @@ effects.round(2)
 
 # %%
 # What can be read from it, in words (computed from the table above, not written by hand).
-mine = effects[effects["metric"] == metric] if len(effects) else effects  # empty when no arm matched in compute
-ood = mine[mine["split"] != "id"] if len(mine) else mine
-if len(ood) and (ood["init"] <= 0.5).all():
-    print(f"Out of distribution the init is at the floor ({ood['init'].max():.1f}%): neither arm can show an OOD "
-          "effect here, whatever its sign. The diagnostics above (and the README's decomposition) say what is missing.")
-for _, r in mine.iterrows():
-    print(f"{r['split']:>10} {r['arm'].upper():>3}: {r['init']:.1f}% -> {r['arm_value']:.1f}% "
-          f"({r['effect']:+.1f} +- {r['effect_se']:.1f} points, {r['reading']}, {int(r['n_seeds'])} seed(s))")
+print(describe_effects(effects, metric))  # empty when no arm matched in compute
 
 # %% [markdown]
 # ## PPO diagnostics (seed 0)

@@ -279,6 +279,26 @@ def study_effects(frame: pd.DataFrame, metric: str, splits: Sequence[str] | None
     return pd.DataFrame(out)
 
 
+def describe_effects(effects: pd.DataFrame, metric: str, floor: float = 0.5) -> str:
+    """What :func:`study_effects` shows for ``metric``, in words: one line per (split, arm), e.g.
+    ``"  rule_ood SFT: 4.1% -> 13.6% (+9.5 +- 1.0 points, up, 3 seed(s))"``, preceded by a warning
+    when the init is at the floor (at most ``floor`` percent) on every OOD split, where neither arm
+    can show an OOD effect whatever its sign. Empty when ``effects`` has no row for ``metric``.
+    """
+    mine = effects[effects["metric"] == metric] if len(effects) else effects
+    lines = []
+    ood = mine[mine["split"] != "id"] if len(mine) else mine
+    if len(ood) and (ood["init"] <= floor).all():
+        lines.append(f"Out of distribution the init is at the floor ({ood['init'].max():.1f}%): neither arm can "
+                     "show an OOD effect here, whatever its sign. The diagnostics above (and the README's "
+                     "decomposition) say what is missing.")
+    for _, r in mine.iterrows():
+        lines.append(f"{r['split']:>10} {r['arm'].upper():>3}: {r['init']:.1f}% -> {r['arm_value']:.1f}% "
+                     f"({r['effect']:+.1f} +- {r['effect_se']:.1f} points, {r['reading']}, "
+                     f"{int(r['n_seeds'])} seed(s))")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------ drawing
 def _band_note(frames: Mapping[str, pd.DataFrame]) -> str:
     counts = {int(f["seed"].nunique()) for f in frames.values()}
