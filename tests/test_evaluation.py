@@ -177,3 +177,28 @@ def test_sampled_evaluation_is_reproducible_and_batch_independent():
     a = evaluate(policy, "gp", "id", n=4, num_envs=4, max_new_tokens=6, return_transitions=True)[1]
     b = evaluate(policy, "gp", "id", n=4, num_envs=1, max_new_tokens=6, return_transitions=True)[1]
     assert [t.answer for t in a] == [t.answer for t in b]
+
+
+def test_split_episodes_caps_only_the_vln_mini_split():
+    from sftrl_repro.evaluation import split_episodes
+
+    assert split_episodes("virl", "visual_ood", 200) == 18 and split_episodes("virl", "visual_ood", 5) == 5
+    assert split_episodes("virl", "id", 200) == split_episodes("gp", "visual_ood", 200) == 200
+    with pytest.raises(ValueError, match="'id', 'rule_ood', 'visual_ood'"):
+        split_episodes("virl", "ood", 10)
+
+
+class Forward:
+    """Always answers the same V-IRL action (the evaluation's episode count is what is tested)."""
+
+    def generate(self, conversations, images=None, **kw):
+        return Answers(['{"current observation": "x", "current instruction": "x", "action": "forward()"}']
+                       * len(conversations))
+
+
+def test_an_experiment_asking_for_more_routes_than_vln_mini_has_plays_all_18():
+    """The study's eval_n (200 routes) once stopped V-IRL-VL at its visual OOD split (18 routes)."""
+    from sftrl_repro.experiments.rl import RLExperiment, evaluate_policy
+
+    rows = evaluate_policy(Forward(), RLExperiment(task="virl", variant="vl", eval_n=20, splits=("visual_ood",)))
+    assert [(r["split"], r["episodes"]) for r in rows] == [("visual_ood", 18)]

@@ -10,7 +10,7 @@
 from sftrl_repro.evaluation.api import ChatAPIPolicy
 from sftrl_repro.evaluation.evaluate import binomial_se, evaluate, evaluate_splits, summarize, verification_sweep
 from sftrl_repro.evaluation.examples import collect_examples
-from sftrl_repro.evaluation.splits import PROTOCOL, SPLITS, EvalSpec, eval_spec
+from sftrl_repro.evaluation.splits import PROTOCOL, SPLITS, EvalSpec, eval_spec, split_episodes
 
 __all__ = ["ChatAPIPolicy", "collect_examples", "evaluate", "evaluate_splits", "verification_sweep", "summarize",
            "binomial_se", "eval_spec", "EvalSpec", "SPLITS", "PROTOCOL"]

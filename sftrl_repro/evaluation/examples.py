@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from sftrl_repro.evaluation.evaluate import evaluate
+from sftrl_repro.evaluation.splits import split_episodes
 from sftrl_repro.prompts.chat import message_text
 
 #: Columns of :func:`collect_examples`, in order (``numbers_correct``/``cards_correct`` for GP only,
@@ -110,7 +111,8 @@ def collect_examples(policies: Mapping[str, Any], task: str, modality: str = "la
         task: ``"gp"`` or ``"virl"``.
         modality: ``"language"`` or ``"vision"``.
         splits: the splits to play (``"visual_ood"`` for vision only).
-        n: episodes per split; ``seed``: the master seed of the episodes.
+        n: episodes per split (V-IRL visual OOD: at most its 18 routes, :func:`~sftrl_repro.evaluation.splits.split_episodes`);
+            ``seed``: the master seed of the episodes.
         all_turns: ``False`` (default): one row per episode, its first answer (no feedback seen yet;
             V-IRL: the first point of the route); ``True``: one row per answer, retries included.
         **evaluate_kwargs: more arguments of :func:`~sftrl_repro.evaluation.evaluate`
@@ -145,8 +147,8 @@ def collect_examples(policies: Mapping[str, Any], task: str, modality: str = "la
     rows: list[dict[str, Any]] = []
     for method, policy in policies.items():
         for split in splits:
-            _, transitions = evaluate(policy, task, split, modality, n=n, seed=seed, return_transitions=True,
-                                      **evaluate_kwargs)
+            _, transitions = evaluate(policy, task, split, modality, n=split_episodes(task, split, n), seed=seed,
+                                      return_transitions=True, **evaluate_kwargs)
             rows += example_rows(transitions, method=str(method), task=task, split=split, modality=modality,
                                  all_turns=all_turns, reward_mode=reward_mode)
     columns = list(EXAMPLE_COLUMNS) + list(GP_COLUMNS if task == "gp" else VIRL_COLUMNS)

@@ -25,6 +25,17 @@ PROTOCOL = {"gp": {"n": 234, "seed": 42, "verify_iter": 5}, "virl": {"n": 48, "s
 VLN_MINI_ROUTES = 18
 
 
+def split_episodes(task: str, split: str, n: int) -> int:
+    """Episodes a run asking for ``n`` per split plays on ``split``: ``n``, except on V-IRL's visual
+    OOD split, whose VLN-mini routes are a fixed set of :data:`VLN_MINI_ROUTES` played in order (at
+    most all of them). :func:`eval_spec` itself refuses a larger ``n`` there; experiments that ask
+    for one count for every split (the study's ``eval_n``) pass it through this."""
+    check_choice("task", task, TASKS)
+    check_choice("split", split, SPLITS)
+    check_int("n", n, low=1)
+    return min(n, VLN_MINI_ROUTES) if (task, split) == ("virl", "visual_ood") else n
+
+
 @dataclass
 class EvalSpec:
     """Everything that fixes an evaluation: which environment, which episodes.

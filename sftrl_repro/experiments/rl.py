@@ -216,14 +216,15 @@ def evaluate_policy(policy, exp: RLExperiment, accelerator=None, progress: str |
     ``progress``: show a bar per split, described by this text and the split's name."""
     import torch
 
-    from sftrl_repro.evaluation import evaluate
+    from sftrl_repro.evaluation import evaluate, split_episodes
     from sftrl_repro.trainers.sft import image_size_for
 
     if policy is not None and hasattr(policy, "cast"):
         policy = policy.cast(getattr(torch, exp.eval_dtype))
     rows = []
     for split in exp.splits:
-        row = evaluate(policy, exp.task, split, exp.modality, n=exp.eval_n, num_envs=min(exp.eval_n, 64),
+        n = split_episodes(exp.task, split, exp.eval_n)  # V-IRL visual OOD: its 18 routes at most
+        row = evaluate(policy, exp.task, split, exp.modality, n=n, num_envs=min(n, 64),
                        image_size=image_size_for(exp.scale, exp.task), max_new_tokens=exp.eval_max_new_tokens,
                        greedy=exp.eval_greedy, accelerator=accelerator,
                        progress=f"{progress} {split}" if progress else False)

@@ -90,7 +90,8 @@ class StudyConfig:
         rl_checkpoint_every: evaluate (and keep) a PPO checkpoint every this many updates (2: the
             equal-compute comparison needs an RL checkpoint at or below the SFT arm's last compute).
         eval_n: episodes per split and checkpoint (default :data:`POWERED_EVAL_N` below the paper
-            scale, the paper's protocol at the paper scale).
+            scale, the paper's protocol at the paper scale); V-IRL's visual OOD split plays its 18
+            VLN-mini routes at most (:func:`~sftrl_repro.evaluation.splits.split_episodes`).
         splits: evaluation splits (default ID and rule OOD, plus visual OOD for ``vl``).
         eval_kwargs: evaluation options: ``max_new_tokens``, ``greedy`` (bool), ``dtype``
             (``'bfloat16'``, the default, or ``'float32'``; see ``RLExperiment.eval_dtype``).

@@ -630,7 +630,7 @@ def evaluate_checkpoints(result: SFTResult, task: str, variant: str, *, n: int, 
     Each file holds one row per split (``evaluation.evaluate``'s metrics, the checkpoint's step and
     trained tokens). Returns the ``eval`` folder.
     """
-    from sftrl_repro.evaluation import evaluate
+    from sftrl_repro.evaluation import evaluate, split_episodes
 
     modality = {"l": "language", "vl": "vision"}[variant]
     splits = ("id", "rule_ood", "visual_ood") if variant == "vl" else ("id", "rule_ood")
@@ -641,8 +641,9 @@ def evaluate_checkpoints(result: SFTResult, task: str, variant: str, *, n: int, 
             continue
         policy = Policy.load(record.path)
         rows = [{"step": record.step, "trained_tokens": record.trained_tokens,
-                 **evaluate(policy, task, split, modality, n=n, greedy=greedy, image_size=image_size,
-                            max_new_tokens=max_new_tokens or QUICK_EVAL_MAX_NEW_TOKENS[task], num_envs=min(n, 64))}
+                 **evaluate(policy, task, split, modality, n=split_episodes(task, split, n), greedy=greedy,
+                            image_size=image_size, max_new_tokens=max_new_tokens or QUICK_EVAL_MAX_NEW_TOKENS[task],
+                            num_envs=min(split_episodes(task, split, n), 64))}
                 for split in splits]
         write_json_atomic(file, rows)
     return folder
