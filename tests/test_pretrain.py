@@ -263,6 +263,60 @@ def test_the_default_base_keeps_its_id_and_the_staged_recipe_is_an_option():
         default_config("language", recipe="mixed")
 
 
+def test_card_rows_are_straight_rows_of_equal_cards_off_the_table():
+    import random
+
+    from sftrl_repro.data.pretrain.vision import card_row_image
+    from sftrl_repro.games.render import TABLE_COLOR, card_layout
+    from sftrl_repro.trainers.pretrain import card_rows
+
+    images, ranks = card_rows(0, 3, 5, 96)
+    again, ranks2 = card_rows(0, 3, 5, 96)
+    assert ranks.shape == (5, 4) and torch.equal(ranks, ranks2) and all((a == b).all() for a, b in zip(images, again))
+    assert not torch.equal(ranks, card_rows(0, 4, 5, 96)[1])
+    for seed in range(30):
+        rng = random.Random(seed)
+        im = card_row_image(["A", "K", "7", "10"], ["hearts", "spades", "clubs", "diamonds"], rng, 96)
+        bg = im[0, 0]
+        assert im.shape == (96, 96, 3) and not (im == TABLE_COLOR).all(axis=-1).any()
+        cols = np.flatnonzero((im != bg).any(axis=-1).any(axis=0))  # columns a card covers
+        runs = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
+        widths = {len(r) for r in runs}
+        if len(runs) == 4:  # gap > 0: four equal cards, equal gaps
+            assert len(widths) == 1 and len({b[0] - a[-1] for a, b in zip(runs, runs[1:])}) == 1
+        rows = np.flatnonzero((im != bg).any(axis=-1).any(axis=1))
+        assert rows[-1] - rows[0] + 1 <= round(max(widths) * 1.45) + 1  # one straight row
+    w = card_layout(96)[0][2]
+    assert 16 <= w <= 22  # the task's card width lies inside the family
+
+
+def test_encoder_warm_up_trains_only_the_vit_and_is_a_vision_recipe(tmp_path):
+    from sftrl_repro.trainers.pretrain import ENCODER_STEPS, default_config, warm_up_encoder
+
+    text = _micro(steps=1)
+    config = _micro(modality="vision", corpus=replace(MICRO_VISION_CORPUS, card_layout="mixed"), replay=TEXT_CORPUS,
+                    replay_every=2, init_from=text, steps=1, image_batch=2, encoder_steps=3, encoder_batch=2)
+    model, processor = build_tiny("vision", MICRO, seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    logged = []
+    metrics = warm_up_encoder(model, processor, config, log=lambda step, **m: logged.append((step, m)))
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("model.vision_model.") for k in changed)
+    assert logged[-1][0] == 3 and logged[-1][1]["phase"] == "encoder" and 0 <= metrics["encoder_card_accuracy"] <= 1
+    run = pretrain_base(config, root=tmp_path, progress=False)  # the warm-up inside a run: logged, then captions
+    phases = [r.get("phase") for r in run.metrics()]
+    assert phases[0] == "encoder" and phases[-1] is None
+    with pytest.raises(ValueError, match="vision setting"):
+        _micro(encoder_steps=2)
+    first = default_config("vision", vision_recipe="encoder_first")
+    assert first.encoder_steps == ENCODER_STEPS and first.corpus.card_layout == "mixed"
+    assert first.init_from.run_id() == "tiny-base-language-b3687897e8"  # the default text base under it
+    assert default_config("vision").run_id() == "tiny-base-vision-859acac748"  # the default vision base unchanged
+    with pytest.raises(ValueError, match="'captions', 'encoder_first'"):
+        default_config("vision", vision_recipe="rows")
+
+
 def test_load_policy_builds_and_caches_the_pretrained_base(tmp_path, monkeypatch):
     import sftrl_repro.trainers.pretrain as pretrain
     from sftrl_repro.models import load_policy

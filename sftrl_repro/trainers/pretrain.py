@@ -37,6 +37,7 @@ import torch
 
 from sftrl_repro.data.pretrain import (
     ARITHMETIC_CORPUS,
+    ROW_VISION_CORPUS,
     STAGED_CORPUS,
     TEXT_CORPUS,
     VISION_CORPUS,
@@ -66,6 +67,15 @@ BASE_VERSION = 1
 #: the README: make-24 up, rule reading down).
 RECIPES = ("single", "staged")
 DEFAULT_RECIPE = "single"
+#: How the tiny vision base learns to see: ``'captions'`` (the default: image captions only, the
+#: ViT trained through the language model) or ``'encoder_first'`` (:func:`warm_up_encoder` first:
+#: the ViT learns card ranks from a direct per-card objective on rows of cards, then captions with
+#: half of the 4-card images in a row, :data:`~sftrl_repro.data.pretrain.ROW_VISION_CORPUS`).
+VISION_RECIPES = ("captions", "encoder_first")
+DEFAULT_VISION_RECIPE = "captions"
+#: Encoder warm-up steps of the ``'encoder_first'`` recipe (64 rows of 4 cards each): a probe of
+#: this ViT read the task's cards 99.4% (black) / 97.9% (red) per card after 400 such steps.
+ENCODER_STEPS = 400
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,9 @@ class PretrainConfig:
             identity: a run may resume with another count).
         version: the package's base-building code version (:data:`BASE_VERSION`), so that a code
             change that alters the base (not seen in the config) makes a new run.
+        encoder_steps: vision only: steps of :func:`warm_up_encoder` before the caption steps (0:
+            none): the ViT and a per-card head (thrown away after) learn the ranks of rows of 4
+            cards; encoder_batch: rows per warm-up step; encoder_lr: its AdamW learning rate.
         cross_gate_init: vision only: value the cross-attention gates start at after the text
             weights are copied (``None``: Mllama's 0, which leaves the image unread at this scale:
             the gates stay closed; measured). Open gates let the image in from the first step.
@@ -128,6 +141,9 @@ class PretrainConfig:
     corpus_digest: str = ""
     version: int = BASE_VERSION
     cross_gate_init: float | None = None
+    encoder_steps: int = 0
+    encoder_batch: int = 64
+    encoder_lr: float = 1e-3
 
     def __post_init__(self) -> None:
         check_choice("modality", self.modality, ("language", "vision"))
@@ -135,6 +151,10 @@ class PretrainConfig:
         check_int("rows", self.rows, low=1)
         check_int("row_tokens", self.row_tokens, low=16)
         check_int("num_threads", self.num_threads, low=1)
+        check_int("encoder_steps", self.encoder_steps, low=0)
+        check_int("encoder_batch", self.encoder_batch, low=1)
+        if self.encoder_steps and self.modality != "vision":
+            raise ValueError("encoder_steps is a vision setting (the ViT's warm-up); it must be 0 for 'language'")
         if self.init_from is not None and self.modality == "language" and (
                 self.init_from.modality != "language" or self.init_from.spec != self.spec):
             raise ValueError("a text base can start only from a text base of the same spec (init_from)")
@@ -150,7 +170,8 @@ class PretrainConfig:
 
 #: Fields added after bases were cached, with their defaults: left out of a config's dict (and so
 #: of its hash) while they hold the default, so that the older runs keep their ids.
-_LATER_DEFAULTS = {"cross_gate_init": None, "make_t_draw": "random", "asides": False}
+_LATER_DEFAULTS = {"cross_gate_init": None, "make_t_draw": "random", "asides": False, "card_layout": "random",
+                   "encoder_steps": 0, "encoder_batch": 64, "encoder_lr": 1e-3}
 
 
 def _drop_later_defaults(d: Any) -> Any:
@@ -167,16 +188,19 @@ def arithmetic_config(spec: TinySpec | None = None) -> PretrainConfig:
                                       steps=ARITHMETIC_STEPS, learning_rate=2e-3, version=2))
 
 
-def default_config(modality: str, spec: TinySpec | None = None, recipe: str = DEFAULT_RECIPE) -> PretrainConfig:
-    """The config of the package's tiny base for ``modality`` (the default recipe: what ``load_policy`` uses).
+def default_config(modality: str, spec: TinySpec | None = None, recipe: str = DEFAULT_RECIPE,
+                   vision_recipe: str = DEFAULT_VISION_RECIPE) -> PretrainConfig:
+    """The config of the package's tiny base for ``modality`` (the default recipes: what ``load_policy`` uses).
 
     Text, ``recipe='single'``: one run on :data:`TEXT_CORPUS` (rule reading, make-T, card puzzles,
     routes); ``'staged'``: :func:`arithmetic_config`, then :data:`STAGED_CORPUS` from its weights,
     each a cached run. Vision: that text base copied into Mllama's text decoder, then image captions
-    with a text step (the text base's corpus) every fourth step.
+    with a text step (the text base's corpus) every fourth step; ``vision_recipe='encoder_first'``
+    warms the ViT up on card ranks first (:data:`VISION_RECIPES`).
     """
     check_choice("modality", modality, ("language", "vision"))
     check_choice("recipe", recipe, RECIPES)
+    check_choice("vision_recipe", vision_recipe, VISION_RECIPES)
     spec = spec or BASE_SPEC
     if recipe == "single":
         text, replay, version = with_digest(PretrainConfig(modality="language", spec=spec)), TEXT_CORPUS, BASE_VERSION
@@ -186,6 +210,11 @@ def default_config(modality: str, spec: TinySpec | None = None, recipe: str = DE
         replay, version = STAGED_CORPUS, 2
     if modality == "language":
         return text
+    if vision_recipe == "encoder_first":  # a new recipe: version 2 (threads a speed setting)
+        return with_digest(PretrainConfig(modality="vision", spec=spec, corpus=ROW_VISION_CORPUS, replay=replay,
+                                          replay_every=4, init_from=text, steps=300, learning_rate=1.5e-3,
+                                          warmup_steps=10, cross_gate_init=0.5, encoder_steps=ENCODER_STEPS,
+                                          version=2))
     return with_digest(PretrainConfig(modality="vision", spec=spec, corpus=VISION_CORPUS, replay=replay,
                                       replay_every=4, init_from=text, steps=300, learning_rate=1.5e-3,
                                       warmup_steps=10, cross_gate_init=0.5, version=version))
@@ -307,6 +336,104 @@ def copy_text_into_vision(text_model, vision_model, spec: TinySpec) -> None:
     vision_model.load_state_dict(out, strict=False)
 
 
+class CardSlotHead(torch.nn.Module):
+    """The encoder warm-up's read-out: 4 learned queries (card slots, left to right) attend over the
+    ViT's patch features ``(B, patches, D)`` -> rank logits ``(B, 4, 13)``. Thrown away after the
+    warm-up: the language model learns to read the features through its cross-attention."""
+
+    def __init__(self, dim: int, slots: int = 4, classes: int = 13) -> None:
+        super().__init__()
+        self.queries = torch.nn.Parameter(torch.randn(slots, dim) * 0.02)
+        self.attention = torch.nn.MultiheadAttention(dim, 4, batch_first=True)
+        self.classify = torch.nn.Linear(dim, classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        queries = self.queries.unsqueeze(0).expand(features.shape[0], -1, -1)
+        read, _ = self.attention(queries, features, features)
+        return self.classify(read)
+
+
+def _vision_features(model, processor, images) -> torch.Tensor:
+    """The Mllama ViT's output for a list of ``(H, W, 3)`` uint8 images: ``(B, patches, D)``."""
+    from PIL import Image
+
+    enc = processor.image_processor(images=[[Image.fromarray(im)] for im in images], return_tensors="pt")
+    out = model.model.vision_model(pixel_values=enc["pixel_values"], aspect_ratio_ids=enc["aspect_ratio_ids"],
+                                   aspect_ratio_mask=enc["aspect_ratio_mask"]).last_hidden_state
+    return out.reshape(out.shape[0], -1, out.shape[-1])
+
+
+def card_rows(seed: int, step: int, n: int, size: int) -> tuple[list, torch.Tensor]:
+    """Warm-up step ``step``'s ``n`` images of 4 random cards in a straight row (random suits,
+    sizes, gaps, places, backgrounds: :func:`~sftrl_repro.data.pretrain.vision.card_row_image`) and
+    their ranks ``(n, 4)`` as indices into ``RANKS``; a function of ``(seed, step)`` only."""
+    import random
+
+    from sftrl_repro.data.pretrain.vision import ALL_SUITS, card_row_image
+    from sftrl_repro.games.cards import RANKS
+
+    rng = random.Random(f"encoder-{seed}-{step}")
+    images, ranks = [], []
+    for _ in range(n):
+        cards = [rng.choice(RANKS) for _ in range(4)]
+        images.append(card_row_image(cards, [rng.choice(ALL_SUITS) for _ in cards], rng, size))
+        ranks.append([RANKS.index(c) for c in cards])
+    return images, torch.tensor(ranks)
+
+
+def warm_up_encoder(model, processor, config: PretrainConfig, log=None, progress: bool = False) -> dict[str, float]:
+    """Train the Mllama's ViT (with a :class:`CardSlotHead`, then discarded) to name the 4 cards of
+    rows of cards: ``config.encoder_steps`` steps of ``config.encoder_batch`` images, AdamW at
+    ``config.encoder_lr`` (50 warm-up steps). Only ``model.model.vision_model`` changes.
+
+    Why: trained only through the language model (captions), this ViT stayed at chance (per card
+    10%); trained directly on rows it reads the task's cards (a probe: 99% per card after 400 steps)
+    while on the caption corpus's random layouts the same objective stayed at chance for 1,250 steps.
+
+    ``log(step, **metrics)`` gets ``encoder_loss`` and ``encoder_card_accuracy`` (the step's batch)
+    every 50 steps. Returns the last of them.
+    """
+    from tqdm.auto import tqdm
+
+    vision = model.model.vision_model
+    size = model.config.vision_config.image_size
+    generator = torch.Generator().manual_seed(config.seed)
+    with torch.no_grad():
+        dim = _vision_features(model, processor, card_rows(config.seed, -1, 1, size)[0]).shape[-1]
+    head = CardSlotHead(dim)
+    with torch.no_grad():  # the head's own seeded init (the model's weights are not touched)
+        for p in head.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.02 if p.ndim >= 2 else torch.zeros_like(p))
+    params = list(vision.parameters()) + list(head.parameters())
+    optim = torch.optim.AdamW(params, lr=config.encoder_lr, weight_decay=config.weight_decay)
+    vision.train()
+    metrics: dict[str, float] = {}
+    window = {"loss": 0.0, "right": 0, "n": 0}
+    for step in range(config.encoder_steps):
+        images, ranks = card_rows(config.seed, step, config.encoder_batch, size)
+        logits = head(_vision_features(model, processor, images))
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ranks.reshape(-1))
+        for g in optim.param_groups:
+            g["lr"] = config.encoder_lr * min(1.0, (step + 1) / 50)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+        optim.step()
+        optim.zero_grad(set_to_none=True)
+        window["loss"] += loss.item()
+        window["right"] += int((logits.argmax(-1) == ranks).sum())
+        window["n"] += ranks.numel()
+        if (step + 1) % 50 == 0 or step + 1 == config.encoder_steps:
+            steps_in = (step % 50) + 1
+            metrics = {"encoder_loss": window["loss"] / steps_in, "encoder_card_accuracy": window["right"] / window["n"]}
+            if log is not None:
+                log(step + 1, phase="encoder", **metrics)
+            if progress:
+                tqdm.write(f"encoder warm-up step {step + 1}/{config.encoder_steps}: loss {metrics['encoder_loss']:.3f}, "
+                           f"card accuracy {metrics['encoder_card_accuracy']:.3f}", file=sys.stderr)
+            window = {"loss": 0.0, "right": 0, "n": 0}
+    return metrics
+
+
 def _lr(config: PretrainConfig, step: int) -> float:
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
@@ -387,6 +514,8 @@ def _train(run: Run, config: PretrainConfig, root, progress, stop_after, tqdm, P
                 for name, p in model.named_parameters():
                     if name.endswith(("cross_attn_attn_gate", "cross_attn_mlp_gate")):
                         p.fill_(config.cross_gate_init)
+        if config.encoder_steps:  # before the first checkpoint: a resumed run has the warmed-up ViT
+            warm_up_encoder(model, processor, config, log=run.log, progress=progress)
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
@@ -487,7 +616,8 @@ def base_summary(run: Run) -> dict[str, Any]:
     return json.loads((run.path / "DONE").read_text() or "{}")
 
 
-__all__ = ["BASE_SPEC", "RECIPES", "DEFAULT_RECIPE", "PretrainConfig", "arithmetic_config", "default_config", "pretrain_base", "pretrained_base",
+__all__ = ["BASE_SPEC", "RECIPES", "DEFAULT_RECIPE", "VISION_RECIPES", "DEFAULT_VISION_RECIPE", "ENCODER_STEPS",
+           "CardSlotHead", "warm_up_encoder", "card_rows", "PretrainConfig", "arithmetic_config", "default_config", "pretrain_base", "pretrained_base",
            "text_batch", "vision_batch", "encode_example", "copy_text_into_vision", "base_summary"]
 
 
@@ -609,9 +739,10 @@ def vision_skills(policy, n: int = 200, seed: int = 12345) -> dict[str, float]:
 
 
 def _with_threads(config: PretrainConfig, n: int) -> PretrainConfig:
-    """``config`` and the earlier stages it starts from, trained with ``n`` threads."""
+    """``config`` and the earlier stages it starts from, trained with ``n`` threads where threads are
+    a speed setting (version 2 configs); a version 1 stage (the default bases) keeps its recorded 1."""
     earlier = None if config.init_from is None else _with_threads(config.init_from, n)
-    return replace(config, num_threads=n, init_from=earlier)
+    return replace(config, num_threads=n if config.version >= 2 else config.num_threads, init_from=earlier)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -623,15 +754,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modality", choices=("language", "vision", "both"), default="both")
     parser.add_argument("--recipe", choices=RECIPES, default=DEFAULT_RECIPE,
                         help="how the text base is made (the default base: %(default)s)")
+    parser.add_argument("--vision-recipe", choices=VISION_RECIPES, default=DEFAULT_VISION_RECIPE,
+                        help="how the vision base learns to see (the default base: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; only the 'staged' recipe's runs take it as a speed setting (2 when the "
                              "build has the 2-core machine to itself: 2.4x faster), the default base's id records 1")
     args = parser.parse_args(argv)
     check_int("threads", args.threads, low=1)
-    if args.threads != 1 and args.recipe == "single":
-        parser.error("--threads is not valid with --recipe single: the default base's run id records 1 thread")
+    if args.threads != 1 and args.recipe == "single" and (args.modality != "vision" or args.vision_recipe == "captions"):
+        parser.error("--threads is not valid with --recipe single (text) nor --vision-recipe captions: the default "
+                     "bases' run ids record 1 thread")
     for modality in ("language", "vision") if args.modality == "both" else (args.modality,):
-        run = pretrain_base(_with_threads(default_config(modality, recipe=args.recipe), args.threads))
+        config = default_config(modality, recipe=args.recipe, vision_recipe=args.vision_recipe)
+        run = pretrain_base(_with_threads(config, args.threads))
         print(modality, run.path / BASE_DIR, base_summary(run))
 
 

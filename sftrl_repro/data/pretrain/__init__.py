@@ -58,6 +58,9 @@ class CorpusSpec:
             the 1,362 solvable multisets, the recipe that teaches make-24 as knowledge).
         asides: card examples put 0-3 aside sentences between the cards and the question
             (:func:`.gp.asides`), so that the distance a copy of the hand reaches back varies.
+        card_layout: how ``card_caption`` images lay their cards out (:data:`.vision.CARD_LAYOUTS`):
+            ``'random'`` (each card its own gap and height) or ``'mixed'`` (half of the 4-card
+            images a straight row of equal cards, :func:`.vision.card_row_image`).
     """
 
     weights: tuple[tuple[str, float], ...] = (
@@ -67,6 +70,7 @@ class CorpusSpec:
     image_size: int = 96
     make_t_draw: str = "random"
     asides: bool = False
+    card_layout: str = "random"
 
     def __post_init__(self) -> None:
         for kind, w in self.weights:
@@ -75,6 +79,7 @@ class CorpusSpec:
                 raise ValueError(f"weight of {kind!r} is {w}; weights must be >= 0")
         check_choice("rules", self.rules, gp.RULE_DIVERSITY)
         check_choice("make_t_draw", self.make_t_draw, gp.MAKE_T_DRAWS)
+        check_choice("card_layout", self.card_layout, ("random", "mixed"))
 
 
 #: The text base's corpus (the default recipe, ``'single'``); the vision base trains on
@@ -90,6 +95,8 @@ ARITHMETIC_CORPUS = CorpusSpec(weights=(("make_t", 1.0),), p24=0.6, make_t_draw=
 STAGED_CORPUS = CorpusSpec(weights=(("rule_reading", 0.25), ("make_t", 0.3), ("card_puzzle", 0.25), ("route", 0.2)),
                            p24=0.6, make_t_draw="solvable", asides=True)
 VISION_CORPUS = CorpusSpec(weights=(("card_caption", 0.8), ("street_scene", 0.2)))
+#: The ``'encoder_first'`` vision recipe's captions: half of the 4-card images a straight row.
+ROW_VISION_CORPUS = CorpusSpec(weights=(("card_caption", 0.8), ("street_scene", 0.2)), card_layout="mixed")
 
 
 @dataclass
@@ -130,7 +137,7 @@ def example_at(spec: CorpusSpec, seed: int, index: int) -> Example:
     from sftrl_repro.data.pretrain import vision
 
     if kind == "card_caption":
-        return Example(kind, *vision.card_caption(rng, spec.rules, spec.image_size))
+        return Example(kind, *vision.card_caption(rng, spec.rules, spec.image_size, layout=spec.card_layout))
     return Example(kind, *vision.street_scene(rng))
 
 
@@ -152,5 +159,5 @@ def corpus(spec: CorpusSpec, seed: int, n: int, start: int = 0) -> list[Example]
     return [example_at(spec, seed, i) for i in range(start, start + n)]
 
 
-__all__ = ["CorpusSpec", "Example", "ARITHMETIC_CORPUS", "STAGED_CORPUS", "TEXT_CORPUS", "VISION_CORPUS", "KINDS", "TEXT_KINDS", "VISION_KINDS",
+__all__ = ["CorpusSpec", "Example", "ARITHMETIC_CORPUS", "STAGED_CORPUS", "TEXT_CORPUS", "VISION_CORPUS", "ROW_VISION_CORPUS", "KINDS", "TEXT_KINDS", "VISION_KINDS",
            "example_at", "corpus", "corpus_digest"]

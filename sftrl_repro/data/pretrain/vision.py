@@ -58,12 +58,41 @@ def card_image(cards: list[str], suits: list[str], rng: random.Random, size: int
     return canvas
 
 
-def card_caption(rng: random.Random, diversity: str = "diverse", size: int = 96):
-    """``(prompt, answer, image)`` about an image of cards."""
+def card_row_image(cards: list[str], suits: list[str], rng: random.Random, size: int = 96) -> np.ndarray:
+    """``cards`` in one straight row on a random background: one card size (random), equal gaps
+    (random), the row at a random place. A photo of a row of cards, not the task's table (its green
+    cloth and its fixed layout); the task's geometry lies inside this family (at 96 px: cards 22
+    px wide, 1.6 px apart)."""
+    bg = np.array(_background(rng), dtype=np.uint8)
+    canvas = np.empty((size, size, 3), dtype=np.uint8)
+    canvas[:] = bg
+    n = len(cards)
+    w = rng.randint(max(4, size * 16 // 96), max(4, min(size * 22 // 96, (size - 2) // n - 1)))
+    h = min(size - 2, round(w * rng.uniform(1.3, 1.45)))
+    free = size - n * w
+    gap = rng.randint(0, free // max(1, n + 1))
+    left = rng.randint(0, free - (n - 1) * gap)
+    top = rng.randint(0, size - h)
+    for i, (rank, suit) in enumerate(zip(cards, suits)):
+        tile = card_tile(rank, suit, w, h).copy()
+        tile[(tile == TABLE_COLOR).all(axis=-1)] = bg  # the tile's rounded corners
+        x = left + i * (w + gap)
+        canvas[top:top + h, x:x + w] = tile
+    return canvas
+
+
+#: How card images are laid out: ``'random'`` (every card its own gap and height:
+#: :func:`card_image`) or ``'mixed'`` (half of the 4-card images a straight row: :func:`card_row_image`).
+CARD_LAYOUTS = ("random", "mixed")
+
+
+def card_caption(rng: random.Random, diversity: str = "diverse", size: int = 96, layout: str = "random"):
+    """``(prompt, answer, image)`` about an image of cards (``layout``: see :data:`CARD_LAYOUTS`)."""
     n = 4 if rng.random() < 0.8 else rng.randint(1, 3)
     cards = draw_cards(rng, face_p=0.6)[:n]
     suits = [rng.choice(ALL_SUITS) for _ in cards]
-    image = card_image(cards, suits, rng, size)
+    row = layout == "mixed" and n == 4 and rng.random() < 0.5
+    image = (card_row_image if row else card_image)(cards, suits, rng, size)
     kind = rng.random()
     if kind < 0.5 or n < 4:
         prompt = rng.choice(("What cards are in the image, from left to right?", "Read the cards in the picture.",
