@@ -69,8 +69,9 @@ RECIPES = ("single", "staged")
 DEFAULT_RECIPE = "single"
 #: How the tiny vision base learns to see: ``'captions'`` (the default: image captions only, the
 #: ViT trained through the language model) or ``'encoder_first'`` (:func:`warm_up_encoder` first:
-#: the ViT learns card ranks from a direct per-card objective on rows of cards, then captions with
-#: half of the 4-card images in a row, :data:`~sftrl_repro.data.pretrain.ROW_VISION_CORPUS`).
+#: the ViT learns card ranks from a direct per-card objective on the standard row of four cards on
+#: other backgrounds, then captions with half of the 4-card images in that row,
+#: :data:`~sftrl_repro.data.pretrain.ROW_VISION_CORPUS`).
 VISION_RECIPES = ("captions", "encoder_first")
 DEFAULT_VISION_RECIPE = "captions"
 #: Encoder warm-up steps of the ``'encoder_first'`` recipe (64 rows of 4 cards each): a probe of
@@ -364,9 +365,9 @@ def _vision_features(model, processor, images) -> torch.Tensor:
 
 
 def card_rows(seed: int, step: int, n: int, size: int) -> tuple[list, torch.Tensor]:
-    """Warm-up step ``step``'s ``n`` images of 4 random cards in a straight row (random suits,
-    sizes, gaps, places, backgrounds: :func:`~sftrl_repro.data.pretrain.vision.card_row_image`) and
-    their ranks ``(n, 4)`` as indices into ``RANKS``; a function of ``(seed, step)`` only."""
+    """Warm-up step ``step``'s ``n`` images of 4 random cards in the standard row (random suits and
+    backgrounds, never the task's table: :func:`~sftrl_repro.data.pretrain.vision.card_row_image`)
+    and their ranks ``(n, 4)`` as indices into ``RANKS``; a function of ``(seed, step)`` only."""
     import random
 
     from sftrl_repro.data.pretrain.vision import ALL_SUITS, card_row_image
@@ -387,8 +388,9 @@ def warm_up_encoder(model, processor, config: PretrainConfig, log=None, progress
     ``config.encoder_lr`` (50 warm-up steps). Only ``model.model.vision_model`` changes.
 
     Why: trained only through the language model (captions), this ViT stayed at chance (per card
-    10%); trained directly on rows it reads the task's cards (a probe: 99% per card after 400 steps)
-    while on the caption corpus's random layouts the same objective stayed at chance for 1,250 steps.
+    10%); trained directly on the standard row it reads the task's cards (a probe: 99% per card
+    after 400 steps), while on random layouts or rows moved by a few pixels the same objective
+    stayed at chance for 600-1,250 steps (see :func:`~sftrl_repro.data.pretrain.vision.card_row_image`).
 
     ``log(step, **metrics)`` gets ``encoder_loss`` and ``encoder_card_accuracy`` (the step's batch)
     every 50 steps. Returns the last of them.

@@ -60,7 +60,7 @@ class CorpusSpec:
             (:func:`.gp.asides`), so that the distance a copy of the hand reaches back varies.
         card_layout: how ``card_caption`` images lay their cards out (:data:`.vision.CARD_LAYOUTS`):
             ``'random'`` (each card its own gap and height) or ``'mixed'`` (half of the 4-card
-            images a straight row of equal cards, :func:`.vision.card_row_image`).
+            images the standard row of four equal cards on another background, :func:`.vision.card_row_image`).
     """
 
     weights: tuple[tuple[str, float], ...] = (
@@ -95,7 +95,7 @@ ARITHMETIC_CORPUS = CorpusSpec(weights=(("make_t", 1.0),), p24=0.6, make_t_draw=
 STAGED_CORPUS = CorpusSpec(weights=(("rule_reading", 0.25), ("make_t", 0.3), ("card_puzzle", 0.25), ("route", 0.2)),
                            p24=0.6, make_t_draw="solvable", asides=True)
 VISION_CORPUS = CorpusSpec(weights=(("card_caption", 0.8), ("street_scene", 0.2)))
-#: The ``'encoder_first'`` vision recipe's captions: half of the 4-card images a straight row.
+#: The ``'encoder_first'`` vision recipe's captions: half of the 4-card images the standard row.
 ROW_VISION_CORPUS = CorpusSpec(weights=(("card_caption", 0.8), ("street_scene", 0.2)), card_layout="mixed")
 
 
