@@ -399,13 +399,11 @@ def warm_up_encoder(model, processor, config: PretrainConfig, log=None, progress
 
     vision = model.model.vision_model
     size = model.config.vision_config.image_size
-    generator = torch.Generator().manual_seed(config.seed)
     with torch.no_grad():
         dim = _vision_features(model, processor, card_rows(config.seed, -1, 1, size)[0]).shape[-1]
-    head = CardSlotHead(dim)
-    with torch.no_grad():  # the head's own seeded init (the model's weights are not touched)
-        for p in head.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator) * 0.02 if p.ndim >= 2 else torch.zeros_like(p))
+    with torch.random.fork_rng(devices=[]):  # PyTorch's default init, seeded, without moving the global RNG
+        torch.manual_seed(config.seed)
+        head = CardSlotHead(dim)
     params = list(vision.parameters()) + list(head.parameters())
     optim = torch.optim.AdamW(params, lr=config.encoder_lr, weight_decay=config.weight_decay)
     vision.train()
