@@ -445,6 +445,33 @@ def test_fig10_verification_growth_at_equal_compute():
     assert any("not run yet" in t.get_text() for t in empty.axes[0].texts)
 
 
+def test_fig10_falls_back_to_last_checkpoints_when_compute_cannot_be_matched(tmp_path):
+    frames = []
+    for i, v in enumerate((1, 10)):
+        f = synthetic_study(seeds=(0,), noise=0.0)
+        f = f[f.method != "sft"].copy()
+        f["verify_iter"], f["task"], f["variant"] = v, "gp", "l"
+        trained = f.method == "rl"
+        f.loc[trained, "gflops"] = f.loc[trained, "gflops"] * (1 if v == 1 else 100)  # 10 attempts: every checkpoint later
+        f.loc[trained, "success"] += 0.01 * i
+        frames.append(f)
+    frame = pd.concat(frames, ignore_index=True)
+    assert sweeps.verification_growth(frame).empty  # no common compute: the seed is left out
+    growth, how = sweeps.fig10_growth(frame)
+    last = sweeps.verification_growth(frame, compute="last").set_index(["verify_iter", "split"])
+    assert how == "last" and len(growth) == len(last) == 4
+    assert last.loc[(10, "rule_ood"), "growth"] - last.loc[(1, "rule_ood"), "growth"] == pytest.approx(1.0)
+    fig = sweeps.plot_fig10_verification(frame)
+    assert sweeps.LAST_CHECKPOINT_NOTE in fig.axes[0].get_title()
+    assert not any("not run yet" in t.get_text() for t in fig.axes[0].texts)
+    frame.to_csv(tmp_path / "sweep_verify_iter.csv", index=False)
+    rows = report.report_table(tmp_path)
+    rows = rows[(rows.figure == "Fig 10") & rows["package"].notna()]
+    assert len(rows) == 2 and rows["source"].str.contains("compute not matched").all()
+    with pytest.raises(ValueError, match="'equal', 'last'"):
+        sweeps.verification_growth(frame, compute="matched")
+
+
 def test_legends_are_words_in_every_figure():
     studies = synthetic_studies()
     figs = [study.plot_fig05_main(studies), study.plot_fig06_rule_ood(studies), study.plot_fig07_visual_ood(studies),

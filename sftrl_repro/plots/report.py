@@ -29,7 +29,7 @@ import pandas as pd
 from sftrl_repro.paths import results_dir
 from sftrl_repro.plots.common import label, mean_and_se
 from sftrl_repro.plots.study import METRIC, MissingResults, equal_compute, read_study, study_path
-from sftrl_repro.plots.sweeps import read_sweep, sweep_path, verification_growth
+from sftrl_repro.plots.sweeps import LAST_CHECKPOINT_NOTE, fig10_growth, read_sweep, sweep_path
 from sftrl_repro.utils.io import write_text_atomic
 
 #: The paper's task names -> study keys.
@@ -144,8 +144,9 @@ def report_table(folder: str | os.PathLike | None = None, *, scale: str = "tiny"
         frame = read_sweep("verify_iter", scale=scale, folder=folder)
     except MissingResults:
         frame = None
+    compute = "equal"
     if frame is not None:
-        growth = verification_growth(frame)
+        growth, compute = fig10_growth(frame)
     for _, p in tables["verification_steps"].iterrows():
         viter = int(p["verify_iter"])
         name = f"OOD growth, VIter = {viter}"
@@ -158,8 +159,9 @@ def report_table(folder: str | os.PathLike | None = None, *, scale: str = "tiny"
                              missing=f"n/a: no VIter = {viter} rule_ood rows in {_rel(path)}"))
         else:
             r = g.iloc[0]
+            source = _rel(path) if compute == "equal" else f"{_rel(path)} ({LAST_CHECKPOINT_NOTE})"
             rows.append(_row("Fig 10", "GP-L", "rule_ood", "success", name, p["ood_growth_points"], r["growth"],
-                             r["se"], int(r["n_seeds"]), _scale_of(frame, scale), True, _rel(path)))
+                             r["se"], int(r["n_seeds"]), _scale_of(frame, scale), True, source))
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,6 +53,7 @@ from sftrl_repro.plots.common import (
     styled,
 )
 from sftrl_repro.plots.study import draw_curves, equal_compute, keep_scale, require
+from sftrl_repro.utils.params import check_choice
 
 #: Sweep name -> (figure number, parameter column, the command that writes it).
 SWEEPS: dict[str, tuple[int, str, str]] = {
@@ -186,18 +188,28 @@ def plot_fig19_rl_from_overfit(frame: pd.DataFrame | None, **kw) -> plt.Figure:
 
 
 # ------------------------------------------------------------------------------------------ Fig 10
-def verification_growth(frame: pd.DataFrame, *, metric: str = "success") -> pd.DataFrame:
-    """Growth of ``metric`` (percentage points) from the init to the RL checkpoint at equal compute,
-    per number of verification iterations, ID and OOD, over seeds.
+def verification_growth(frame: pd.DataFrame, *, metric: str = "success", compute: str = "equal") -> pd.DataFrame:
+    """Growth of ``metric`` (percentage points) from the init to an RL checkpoint, per number of
+    verification iterations, ID and OOD, over seeds.
 
-    Equal compute: :func:`~sftrl_repro.plots.study.equal_compute` with the ``verify_iter`` values as
-    the arms (each run's last checkpoint not past the largest compute every run reached). Growth per
-    seed = the run's value minus the init's (the init row with the same ``verify_iter``, else the
-    shared one); then :func:`~sftrl_repro.plots.common.mean_and_se` over seeds, the SE combining both
-    rows' binomial SEs. Columns: ``verify_iter``, ``split``, ``growth``, ``se``, ``n_seeds``,
-    ``matched_gflops``.
+    ``compute='equal'`` (the paper's Fig 10): :func:`~sftrl_repro.plots.study.equal_compute` with the
+    ``verify_iter`` values as the arms (each run's last checkpoint not past the largest compute every
+    run reached; a seed where some run has no checkpoint that early is left out). ``'last'``: each
+    run's last checkpoint, compute not matched. Growth per seed = the run's value minus the init's
+    (the init row with the same ``verify_iter``, else the shared one); then
+    :func:`~sftrl_repro.plots.common.mean_and_se` over seeds, the SE combining both rows' binomial
+    SEs. Columns: ``verify_iter``, ``split``, ``growth``, ``se``, ``n_seeds``, ``matched_gflops``
+    (``'last'``: the checkpoints' own compute).
     """
-    rows = equal_compute(frame[frame["method"].isin(["init", "rl"])], arm="verify_iter")
+    check_choice("compute", compute, ("equal", "last"))
+    runs = frame[frame["method"].isin(["init", "rl"])]
+    if compute == "equal":
+        rows = equal_compute(runs, arm="verify_iter")
+    else:
+        trained = runs[runs["method"] == "rl"]
+        last = trained.groupby(["seed", "verify_iter"])["step"].transform("max")
+        rows = pd.concat([runs[runs["method"] == "init"], trained[trained["step"] == last]], ignore_index=True)
+        rows["matched_gflops"] = rows["gflops"]
     se_col = f"{metric}_se" if f"{metric}_se" in frame else None
     out = []
     inits = rows[rows["method"] == "init"]
@@ -218,6 +230,25 @@ def verification_growth(frame: pd.DataFrame, *, metric: str = "success") -> pd.D
     return pd.DataFrame(out, columns=["verify_iter", "split", "growth", "se", "n_seeds", "matched_gflops"])
 
 
+def fig10_growth(frame: pd.DataFrame | None) -> tuple[pd.DataFrame, str]:
+    """Fig 10's growths and how compute was matched: :func:`verification_growth` at equal compute,
+    or, where no seed has every run at a common compute (the runs with more attempts cost more per
+    update, and a short sweep's first checkpoint can lie past the cheapest run's last), at each
+    run's last checkpoint. Returns ``(growth, 'equal' | 'last')``; empty growth when ``frame`` is."""
+    if frame is None or not len(frame):
+        return pd.DataFrame(columns=["verify_iter", "split", "growth", "se", "n_seeds", "matched_gflops"]), "equal"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a seed left out is the case handled here
+        growth = verification_growth(frame)
+    if len(growth):
+        return growth, "equal"
+    return verification_growth(frame, compute="last"), "last"
+
+
+#: Fig 10's title note when compute could not be matched.
+LAST_CHECKPOINT_NOTE = "each run's last checkpoint: compute not matched"
+
+
 @styled
 def plot_fig10_verification(frame: pd.DataFrame | None, paper: pd.DataFrame | None = None, *,
                             ood_split: str = "rule_ood", scale: str = "tiny") -> plt.Figure:
@@ -230,8 +261,7 @@ def plot_fig10_verification(frame: pd.DataFrame | None, paper: pd.DataFrame | No
         paper = paper_tables()["verification_steps"]
     fig, ax = plt.subplots(figsize=(6.4, 3.6), constrained_layout=True)
     viters = [int(v) for v in paper["verify_iter"]]
-    growth = verification_growth(frame) if frame is not None and len(frame) else pd.DataFrame(
-        columns=["verify_iter", "split", "growth", "se", "n_seeds", "matched_gflops"])
+    growth, compute = fig10_growth(frame)
     if len(growth):
         viters = sorted(set(viters) | set(growth["verify_iter"]))
     x = np.arange(len(viters), dtype=float)
@@ -255,7 +285,8 @@ def plot_fig10_verification(frame: pd.DataFrame | None, paper: pd.DataFrame | No
     ax.grid(axis="x", visible=False)
     ax.legend(fontsize=8, loc="upper left")
     note = _seeds_note(frame, scale) if frame is not None and len(frame) else f"{scale} scale: not run yet"
-    ax.set_title(f"GP-L: RL with more verification iterations, equal compute\n({note})", fontsize=10)
+    how = "equal compute" if compute == "equal" else LAST_CHECKPOINT_NOTE
+    ax.set_title(f"GP-L: RL with more verification iterations, {how}\n({note})", fontsize=10)
     data = pd.concat([growth.assign(source="package"),
                       paper.rename(columns={"ood_growth_points": "growth"}).assign(split=ood_split, source="paper")],
                      ignore_index=True)
@@ -264,6 +295,7 @@ def plot_fig10_verification(frame: pd.DataFrame | None, paper: pd.DataFrame | No
 
 __all__ = [
     "SWEEPS", "sweep_path", "read_sweep", "plot_sweep", "plot_fig09_rl_from_base", "verification_growth",
+    "fig10_growth", "LAST_CHECKPOINT_NOTE",
     "plot_fig10_verification", "plot_fig15_suboptimal_sft", "plot_fig16_sft_lr", "plot_fig17_rl_lr",
     "plot_fig19_rl_from_overfit",
 ]
