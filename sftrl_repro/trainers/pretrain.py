@@ -514,8 +514,8 @@ def _train(run: Run, config: PretrainConfig, root, progress, stop_after, tqdm, P
                 for name, p in model.named_parameters():
                     if name.endswith(("cross_attn_attn_gate", "cross_attn_mlp_gate")):
                         p.fill_(config.cross_gate_init)
-        if config.encoder_steps:  # before the first checkpoint: a resumed run has the warmed-up ViT
-            warm_up_encoder(model, processor, config, log=run.log, progress=progress)
+    if resumed is None and config.encoder_steps:  # before the first checkpoint: a resumed run has the warmed-up ViT
+        warm_up_encoder(model, processor, config, log=run.log, progress=progress)
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
