@@ -172,3 +172,26 @@ def test_cli_run_then_quick_evaluation_and_figure(tmp_path):
     assert list(losses["step"]) == [1, 2] and (losses["trained_tokens"] > 0).all()
     fig = plot_sft_run(losses, table, title="test")
     assert len(fig.axes) == 3
+
+
+def test_checkpoint_evaluation_plays_at_most_the_18_vln_mini_routes(tmp_path, monkeypatch):
+    import json
+
+    import sftrl_repro.evaluation as evaluation
+    from sftrl_repro.trainers import sft
+    from sftrl_repro.trainers.sft import CheckpointRecord, SFTResult, evaluate_checkpoints
+
+    asked = []
+
+    def fake_evaluate(policy, task, split, modality, *, n, num_envs, **kw):
+        asked.append((split, n, num_envs))
+        return {"success": 0.0, "episodes": n}
+
+    monkeypatch.setattr(evaluation, "evaluate", fake_evaluate)
+    monkeypatch.setattr(sft.Policy, "load", classmethod(lambda cls, path, **kw: object()))
+    record = CheckpointRecord(step=5, path=str(tmp_path / "checkpoint-5"), trained_tokens=1, trained_answer_tokens=1,
+                              trained_images=1)
+    folder = evaluate_checkpoints(SFTResult(str(tmp_path), [record]), "virl", "vl", n=200)
+    assert asked == [("id", 200, 64), ("rule_ood", 200, 64), ("visual_ood", 18, 18)]
+    rows = json.loads((folder / "checkpoint-5.json").read_text())
+    assert [r["episodes"] for r in rows] == [200, 200, 18] and all(r["step"] == 5 for r in rows)

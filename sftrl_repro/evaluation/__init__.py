@@ -13,4 +13,4 @@ from sftrl_repro.evaluation.examples import collect_examples
 from sftrl_repro.evaluation.splits import PROTOCOL, SPLITS, EvalSpec, eval_spec, split_episodes
 
 __all__ = ["ChatAPIPolicy", "collect_examples", "evaluate", "evaluate_splits", "verification_sweep", "summarize",
-           "binomial_se", "eval_spec", "EvalSpec", "SPLITS", "PROTOCOL"]
+           "binomial_se", "eval_spec", "split_episodes", "EvalSpec", "SPLITS", "PROTOCOL"]

@@ -640,11 +640,13 @@ def evaluate_checkpoints(result: SFTResult, task: str, variant: str, *, n: int, 
         if file.is_file():
             continue
         policy = Policy.load(record.path)
-        rows = [{"step": record.step, "trained_tokens": record.trained_tokens,
-                 **evaluate(policy, task, split, modality, n=split_episodes(task, split, n), greedy=greedy,
-                            image_size=image_size, max_new_tokens=max_new_tokens or QUICK_EVAL_MAX_NEW_TOKENS[task],
-                            num_envs=min(split_episodes(task, split, n), 64))}
-                for split in splits]
+        rows = []
+        for split in splits:
+            episodes = split_episodes(task, split, n)  # V-IRL visual OOD: its 18 routes at most
+            rows.append({"step": record.step, "trained_tokens": record.trained_tokens,
+                         **evaluate(policy, task, split, modality, n=episodes, greedy=greedy, image_size=image_size,
+                                    max_new_tokens=max_new_tokens or QUICK_EVAL_MAX_NEW_TOKENS[task],
+                                    num_envs=min(episodes, 64))})
         write_json_atomic(file, rows)
     return folder
 
