@@ -188,6 +188,10 @@ def plot_fig19_rl_from_overfit(frame: pd.DataFrame | None, **kw) -> plt.Figure:
 
 
 # ------------------------------------------------------------------------------------------ Fig 10
+#: Columns of :func:`verification_growth`.
+GROWTH_COLUMNS = ["verify_iter", "split", "growth", "se", "n_seeds", "matched_gflops"]
+
+
 def verification_growth(frame: pd.DataFrame, *, metric: str = "success", compute: str = "equal") -> pd.DataFrame:
     """Growth of ``metric`` (percentage points) from the init to an RL checkpoint, per number of
     verification iterations, ID and OOD, over seeds.
@@ -227,7 +231,7 @@ def verification_growth(frame: pd.DataFrame, *, metric: str = "success", compute
         mean, se, k = mean_and_se(diffs, ses if se_col else None)
         out.append({"verify_iter": int(viter), "split": split, "growth": 100 * mean, "se": 100 * se, "n_seeds": k,
                     "matched_gflops": float(g["matched_gflops"].mean())})
-    return pd.DataFrame(out, columns=["verify_iter", "split", "growth", "se", "n_seeds", "matched_gflops"])
+    return pd.DataFrame(out, columns=GROWTH_COLUMNS)
 
 
 def fig10_growth(frame: pd.DataFrame | None) -> tuple[pd.DataFrame, str]:
@@ -236,7 +240,7 @@ def fig10_growth(frame: pd.DataFrame | None) -> tuple[pd.DataFrame, str]:
     update, and a short sweep's first checkpoint can lie past the cheapest run's last), at each
     run's last checkpoint. Returns ``(growth, 'equal' | 'last')``; empty growth when ``frame`` is."""
     if frame is None or not len(frame):
-        return pd.DataFrame(columns=["verify_iter", "split", "growth", "se", "n_seeds", "matched_gflops"]), "equal"
+        return pd.DataFrame(columns=GROWTH_COLUMNS), "equal"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a seed left out is the case handled here
         growth = verification_growth(frame)
