@@ -40,7 +40,9 @@ import pandas as pd
 from sftrl_repro.paths import results_dir
 from sftrl_repro.plots import save_figure, set_paper_style
 from sftrl_repro.plots.sweeps import (
+    LAST_CHECKPOINT_NOTE,
     SWEEPS,
+    fig10_growth,
     plot_fig09_rl_from_base,
     plot_fig10_verification,
     plot_fig15_suboptimal_sft,
@@ -48,7 +50,6 @@ from sftrl_repro.plots.sweeps import (
     plot_fig17_rl_lr,
     plot_fig19_rl_from_overfit,
     read_sweep,
-    verification_growth,
 )
 from sftrl_repro.utils import check_choice, check_int
 
@@ -94,7 +95,9 @@ if sweeps["rl_from_base"] is not None:  # success per learning rate and checkpoi
 
 # %% [markdown]
 # ## Fig 10: verification iterations during RL training
-# Growth from the init to the RL checkpoint at equal compute (percentage points), ID and rule OOD.
+# Growth from the init to the RL checkpoint at equal compute (percentage points), ID and rule OOD;
+# where the runs share no compute (more attempts cost more per update), at each run's last checkpoint,
+# as the figure's title says.
 
 # %%
 fig = plot_fig10_verification(sweeps["verify_iter"], paper_verification, scale=scale)
@@ -103,7 +106,9 @@ save_figure(fig, f"fig10_verification{suffix}", data=True);
 # %%
 # NBVAL_CHECK_OUTPUT
 if sweeps["verify_iter"] is not None:
-    print(verification_growth(sweeps["verify_iter"]).round(2).to_string(index=False))
+    growth, compute = fig10_growth(sweeps["verify_iter"])
+    print("compute:", "equal" if compute == "equal" else LAST_CHECKPOINT_NOTE)
+    print(growth.round(2).to_string(index=False))
 
 # %% [markdown]
 # ## Fig 15: SFT on sub-optimal multi-turn trajectories
