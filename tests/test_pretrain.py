@@ -309,9 +309,46 @@ def test_encoder_warm_up_trains_only_the_vit_and_is_a_vision_recipe(tmp_path):
     first = default_config("vision", vision_recipe="encoder_first")
     assert first.encoder_steps == ENCODER_STEPS and first.corpus.card_layout == "mixed"
     assert first.init_from.run_id() == "tiny-base-language-b3687897e8"  # the default text base under it
-    assert default_config("vision").run_id() == "tiny-base-vision-859acac748"  # the default vision base unchanged
+    assert default_config("vision") == first  # the default since the reader warm-up
+    assert first.run_id() == "tiny-base-vision-7193cc70b5"
+    # the earlier default (captions only) keeps its id, so its cached base and study runs stay valid
+    assert default_config("vision", vision_recipe="captions").run_id() == "tiny-base-vision-859acac748"
     with pytest.raises(ValueError, match="'captions', 'encoder_first'"):
         default_config("vision", vision_recipe="rows")
+
+
+def test_reader_warm_up_trains_only_projector_and_cross_attention_on_rows_it_can_name(tmp_path):
+    from sftrl_repro.games.cards import RANKS
+    from sftrl_repro.trainers.pretrain import READER_STEPS, card_rows, default_config, reader_batch, warm_up_reader
+
+    model, processor = build_tiny("vision", MICRO, seed=0)
+    tok = processor.tokenizer
+    batch = reader_batch(processor, 0, 5, 3)
+    again = reader_batch(processor, 0, 5, 3)
+    assert all(torch.equal(batch[k], again[k]) for k in batch)  # a function of (seed, step)
+    _, ranks = card_rows(0, 5, 3, MICRO.image_size)  # the same rows as the encoder warm-up's step 5
+    for r in range(3):  # the labels are exactly the answer "cards": [...] and its end of turn
+        answer = tok.decode([t for t in batch["labels"][r].tolist() if t != -100])
+        assert answer.startswith(f'"cards": {[RANKS[i] for i in ranks[r].tolist()]!r}')
+        prompt_len = int((batch["labels"][r] == -100).logical_and(batch["attention_mask"][r] == 1).sum())
+        assert batch["cross_attention_mask"][r, prompt_len:].sum() > 0  # the answer's tokens see the image
+    assert batch["pixel_values"].shape[0] == 3
+
+    config = _micro(modality="vision", corpus=MICRO_VISION_CORPUS, steps=1, image_batch=2, reader_steps=2,
+                    reader_batch=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    logged = []
+    metrics = warm_up_reader(model, processor, config, log=lambda step, **m: logged.append((step, m)))
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("multi_modal_projector" in k or "cross_attn" in k for k in changed)
+    assert any("multi_modal_projector" in k for k in changed) and any("cross_attn" in k for k in changed)
+    assert all(p.requires_grad for p in model.parameters())  # the frozen parts thawed again for the captions
+    assert logged == [(2, {"phase": "reader", "reader_loss": metrics["reader_loss"]})] and metrics["reader_loss"] > 0
+    with pytest.raises(ValueError, match="vision setting"):
+        _micro(reader_steps=2)
+    assert default_config("vision", vision_recipe="encoder_first").reader_steps == READER_STEPS
+    assert default_config("vision", vision_recipe="captions").reader_steps == 0
 
 
 def test_load_policy_builds_and_caches_the_pretrained_base(tmp_path, monkeypatch):

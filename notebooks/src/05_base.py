@@ -75,7 +75,8 @@ if smoke:
     n = 8
     text_cfg = replace(default_config("language"), spec=micro, steps=4, save_every=2)
     vision_cfg = replace(default_config("vision"), spec=micro, steps=3, init_from=text_cfg, image_batch=2,
-                         corpus=replace(default_config("vision").corpus, image_size=32))
+                         corpus=replace(default_config("vision").corpus, image_size=32), encoder_steps=2,
+                         encoder_batch=2, reader_steps=2, reader_batch=2)
     root = runs_dir() / "smoke"
 else:
     text_cfg, vision_cfg, root = default_config("language"), default_config("vision"), None
@@ -120,13 +121,22 @@ table
 # %% [markdown]
 # ## The vision base
 # Its text decoder starts from the text base (cross-attention gates opened at 0.5: with Mllama's
-# closed gates the tiny base never read the image); then captions of card images and street scenes,
-# with every fourth step a text step.
+# closed gates the tiny base never read the image). Then three phases (the `encoder_first` recipe):
+# the ViT learns the ranks of rows of 4 cards through a per-card head (`warm_up_encoder`); the
+# projector and cross-attention layers alone learn to pass them to the language model, asked for
+# the cards of such rows (`warm_up_reader`); then captions of card images and street scenes, with
+# every fourth step a text step.
 
 # %%
 vrun = pretrain_base(vision_cfg, root=root)
 vsummary = base_summary(vrun)
-print(f"{vsummary['step']} steps, {vsummary['images']} images, {vsummary['seconds'] / 60:.1f} min of training")
+print(f"{vsummary['step']} caption steps, {vsummary['images']} images, {vsummary['seconds'] / 60:.1f} min of "
+      "caption training")
+for phase in ("encoder", "reader"):
+    last = [r for r in vrun.metrics() if r.get("phase") == phase][-1:]
+    if last:
+        print(f"{phase} warm-up, last logged step {last[0]['step']}: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in last[0].items() if k.startswith(phase)))
 vision_base = Policy.load(vrun.path / BASE_DIR, device="cpu")
 vskills = vision_skills(vision_base, n=n)
 rows += [{"base": "vision", "skill": k, "value": v, "n": n} for k, v in vskills.items()]
