@@ -13,7 +13,7 @@ import torch
 
 from sftrl_repro.data.pretrain import TEXT_CORPUS, VISION_CORPUS, CorpusSpec, corpus, corpus_digest, example_at
 from sftrl_repro.data.pretrain import gp as pgp
-from sftrl_repro.experiments.runs import RunConfigMismatch
+from sftrl_repro.experiments.runs import Run, RunConfigMismatch
 from sftrl_repro.games.cards import deal_ranks, rule_description
 from sftrl_repro.models.tiny import TinySpec, build_tiny
 from sftrl_repro.prompts.gp import gp_prompt
@@ -300,10 +300,15 @@ def test_encoder_warm_up_trains_only_the_vit_and_is_a_vision_recipe(tmp_path):
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("model.vision_model.") for k in changed)
-    assert logged[-1][0] == 3 and logged[-1][1]["phase"] == "encoder" and 0 <= metrics["encoder_card_accuracy"] <= 1
+    assert logged[-1][0] == 0 and logged[-1][1]["phase_step"] == 3 and logged[-1][1]["phase"] == "encoder"
+    assert 0 <= metrics["encoder_card_accuracy"] <= 1
     run = pretrain_base(config, root=tmp_path, progress=False)  # the warm-up inside a run: logged, then captions
     phases = [r.get("phase") for r in run.metrics()]
     assert phases[0] == "encoder" and phases[-1] is None
+    # the warm-up's lines survive a reopening of the finished run (which keeps lines up to its last
+    # checkpoint: the warm-up is logged at step 0, before the caption steps)
+    again = Run(run.run_id, config.to_dict(), root=tmp_path)
+    assert [r for r in again.metrics() if r.get("phase") == "encoder"][-1]["phase_step"] == 3
     with pytest.raises(ValueError, match="vision setting"):
         _micro(encoder_steps=2)
     first = default_config("vision", vision_recipe="encoder_first")
@@ -344,7 +349,8 @@ def test_reader_warm_up_trains_only_projector_and_cross_attention_on_rows_it_can
     assert changed and all("multi_modal_projector" in k or "cross_attn" in k for k in changed)
     assert any("multi_modal_projector" in k for k in changed) and any("cross_attn" in k for k in changed)
     assert all(p.requires_grad for p in model.parameters())  # the frozen parts thawed again for the captions
-    assert logged == [(2, {"phase": "reader", "reader_loss": metrics["reader_loss"]})] and metrics["reader_loss"] > 0
+    assert logged == [(0, {"phase": "reader", "phase_step": 2, "reader_loss": metrics["reader_loss"]})]
+    assert metrics["reader_loss"] > 0
     with pytest.raises(ValueError, match="vision setting"):
         _micro(reader_steps=2)
     assert default_config("vision", vision_recipe="encoder_first").reader_steps == READER_STEPS

@@ -135,7 +135,7 @@ print(f"{vsummary['step']} caption steps, {vsummary['images']} images, {vsummary
 for phase in ("encoder", "reader"):
     last = [r for r in vrun.metrics() if r.get("phase") == phase][-1:]
     if last:
-        print(f"{phase} warm-up, last logged step {last[0]['step']}: "
+        print(f"{phase} warm-up, step {last[0].get('phase_step', last[0]['step'])}: "
               + ", ".join(f"{k} {v:.3f}" for k, v in last[0].items() if k.startswith(phase)))
 vision_base = Policy.load(vrun.path / BASE_DIR, device="cpu")
 vskills = vision_skills(vision_base, n=n)

@@ -415,8 +415,10 @@ def warm_up_encoder(model, processor, config: PretrainConfig, log=None, progress
     after 400 steps), while on random layouts or rows moved by a few pixels the same objective
     stayed at chance for 600-1,250 steps (see :func:`~sftrl_repro.data.pretrain.vision.card_row_image`).
 
-    ``log(step, **metrics)`` gets ``encoder_loss`` and ``encoder_card_accuracy`` (the step's batch)
-    every 50 steps. Returns the last of them.
+    ``log(0, phase="encoder", phase_step=s, **metrics)`` gets ``encoder_loss`` and
+    ``encoder_card_accuracy`` (the step's batch) every 50 steps: logged at the run's step 0 (the
+    warm-ups come before caption step 0, so a resumed run, which keeps the lines up to its last
+    checkpoint, keeps them). Returns the last of them.
     """
     from tqdm.auto import tqdm
 
@@ -449,7 +451,7 @@ def warm_up_encoder(model, processor, config: PretrainConfig, log=None, progress
             steps_in = (step % 50) + 1
             metrics = {"encoder_loss": window["loss"] / steps_in, "encoder_card_accuracy": window["right"] / window["n"]}
             if log is not None:
-                log(step + 1, phase="encoder", **metrics)
+                log(0, phase="encoder", phase_step=step + 1, **metrics)
             if progress:
                 tqdm.write(f"encoder warm-up step {step + 1}/{config.encoder_steps}: loss {metrics['encoder_loss']:.3f}, "
                            f"card accuracy {metrics['encoder_card_accuracy']:.3f}", file=sys.stderr)
@@ -498,8 +500,8 @@ def warm_up_reader(model, processor, config: PretrainConfig, log=None, progress:
     the prior for ~300 steps and then climbs to ~98% by step 900 (probes, 1 seed); with the ViT
     also training, the plateau lasts ~900 steps. So the reader learns alone, on the rows the ViT reads.
 
-    ``log(step, **metrics)`` gets ``reader_loss`` (the step's batch, averaged over 50 steps) every 50
-    steps. Returns the last of them.
+    ``log(0, phase="reader", phase_step=s, **metrics)`` gets ``reader_loss`` (averaged over the last
+    50 steps) every 50 steps (step 0: see :func:`warm_up_encoder`). Returns the last of them.
     """
     from tqdm.auto import tqdm
 
@@ -526,7 +528,7 @@ def warm_up_reader(model, processor, config: PretrainConfig, log=None, progress:
             if (step + 1) % 50 == 0 or step + 1 == config.reader_steps:
                 metrics = {"reader_loss": window / ((step % 50) + 1)}
                 if log is not None:
-                    log(step + 1, phase="reader", **metrics)
+                    log(0, phase="reader", phase_step=step + 1, **metrics)
                 if progress:
                     tqdm.write(f"reader warm-up step {step + 1}/{config.reader_steps}: loss {metrics['reader_loss']:.3f}",
                                file=sys.stderr)
