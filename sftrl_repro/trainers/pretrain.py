@@ -8,10 +8,12 @@ modality)`` calls: it builds the default base on first use and loads it.
   the assistant's answer), packed into rows of ``row_tokens`` tokens; loss on answer tokens only
   (and their end-of-turn token), as the SFT trainer does;
 * vision (``MllamaForConditionalGeneration``): its text decoder starts from the text base (every
-  self-attention layer, the embeddings and the output layer copied; the cross-attention layers'
-  gates start at 0, so at step 0 it *is* the text base), then trains on image captions
-  (:data:`~sftrl_repro.data.pretrain.VISION_CORPUS`) with every ``replay_every``-th step a text
-  step on the text corpus, so the text skills are kept;
+  self-attention layer, the embeddings and the output layer copied; the new cross-attention layers'
+  gates opened at ``cross_gate_init``); with the default ``'encoder_first'`` recipe the ViT then
+  learns card ranks directly (:func:`warm_up_encoder`) and the projector and cross-attention learn
+  to pass them to the language model (:func:`warm_up_reader`); then everything trains on image
+  captions (:data:`~sftrl_repro.data.pretrain.ROW_VISION_CORPUS`) with every ``replay_every``-th
+  step a text step on the text corpus, so the text skills are kept;
 * a run lives in ``runs/<run_id>/`` (:class:`~sftrl_repro.experiments.runs.Run`): resumable after a
   kill (weights, optimizer, data cursors; the corpus is a function of the example index), a changed
   config under the same run id is refused, metrics are appended to ``metrics.jsonl`` as it goes;
