@@ -133,10 +133,13 @@ vsummary = base_summary(vrun)
 print(f"{vsummary['step']} caption steps, {vsummary['images']} images, {vsummary['seconds'] / 60:.1f} min of "
       "caption training")
 for phase in ("encoder", "reader"):
-    last = [r for r in vrun.metrics() if r.get("phase") == phase][-1:]
-    if last:
-        print(f"{phase} warm-up, step {last[0].get('phase_step', last[0]['step'])}: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in last[0].items() if k.startswith(phase)))
+    lines = [r for r in vrun.metrics() if r.get("phase") == phase]
+    if lines and "phase_step" in lines[-1]:
+        print(f"{phase} warm-up, step {lines[-1]['phase_step']}: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in lines[-1].items() if k.startswith(phase)))
+    elif lines:  # a base built before phase_step: its warm-up lines past caption step 300 were not kept
+        print(f"{phase} warm-up: this base's log keeps only its first {len(lines)} lines (built before the "
+              "warm-ups logged phase_step); rebuild it for the full curve")
 vision_base = Policy.load(vrun.path / BASE_DIR, device="cpu")
 vskills = vision_skills(vision_base, n=n)
 rows += [{"base": "vision", "skill": k, "value": v, "n": n} for k, v in vskills.items()]
