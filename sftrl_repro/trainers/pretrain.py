@@ -461,11 +461,6 @@ def warm_up_encoder(model, processor, config: PretrainConfig, log=None, progress
     return metrics
 
 
-#: The reader warm-up's questions (the corpus's own recognition questions, :func:`~sftrl_repro.data.pretrain.vision.card_caption`).
-READER_QUESTIONS = ("What cards are in the image, from left to right?", "Read the cards in the picture.",
-                    "List the ranks of the cards you see.")
-
-
 def reader_batch(processor, seed: int, step: int, n: int) -> dict[str, torch.Tensor]:
     """Reader warm-up step ``step``'s batch: :func:`card_rows` images, a recognition question each and
     the answer ``"cards": [...]`` (the caption corpus's format): Mllama inputs with ``labels``
@@ -474,6 +469,7 @@ def reader_batch(processor, seed: int, step: int, n: int) -> dict[str, torch.Ten
 
     from PIL import Image
 
+    from sftrl_repro.data.pretrain.vision import RECOGNITION_QUESTIONS
     from sftrl_repro.games.cards import RANKS
 
     tok = processor.tokenizer
@@ -481,7 +477,7 @@ def reader_batch(processor, seed: int, step: int, n: int) -> dict[str, torch.Ten
     rng = random.Random(f"reader-{seed}-{step}")
     parts = []
     for image, row in zip(images, ranks.tolist()):
-        enc = processor(text=[_prompt_text(tok, rng.choice(READER_QUESTIONS), True)],
+        enc = processor(text=[_prompt_text(tok, rng.choice(RECOGNITION_QUESTIONS), True)],
                         images=[[Image.fromarray(image)]], add_special_tokens=False, return_tensors="pt")
         answer = tok(f'"cards": {[RANKS[r] for r in row]!r}', add_special_tokens=False)["input_ids"]
         parts.append((enc, answer + [tok.eos_token_id]))
@@ -825,7 +821,7 @@ def vision_skills(policy, n: int = 200, seed: int = 12345) -> dict[str, float]:
     from sftrl_repro.rewards.gp import cards_match
 
     size = policy.model.config.vision_config.image_size
-    question = "What cards are in the image, from left to right?"
+    question = pvision.RECOGNITION_QUESTIONS[0]
     rng = random.Random(seed)
     out: dict[str, float] = {}
     own = []

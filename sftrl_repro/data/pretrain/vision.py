@@ -88,6 +88,11 @@ def card_row_image(cards: list[str], suits: list[str], rng: random.Random, size:
 CARD_LAYOUTS = ("random", "mixed")
 
 
+#: The caption corpus's questions asking only for the ranks (also the reader warm-up's questions).
+RECOGNITION_QUESTIONS = ("What cards are in the image, from left to right?", "Read the cards in the picture.",
+                         "List the ranks of the cards you see.")
+
+
 def card_caption(rng: random.Random, diversity: str = "diverse", size: int = 96, layout: str = "random"):
     """``(prompt, answer, image)`` about an image of cards (``layout``: see :data:`CARD_LAYOUTS`)."""
     n = 4 if rng.random() < 0.8 else rng.randint(1, 3)
@@ -97,8 +102,7 @@ def card_caption(rng: random.Random, diversity: str = "diverse", size: int = 96,
     image = (card_row_image if row else card_image)(cards, suits, rng, size)
     kind = rng.random()
     if kind < 0.5 or n < 4:
-        prompt = rng.choice(("What cards are in the image, from left to right?", "Read the cards in the picture.",
-                             "List the ranks of the cards you see."))
+        prompt = rng.choice(RECOGNITION_QUESTIONS)
         return prompt, f'"cards": {cards!r}', image
     values = draw_rule(rng, diversity)
     numbers = [rank_values(values)[c] for c in cards]
