@@ -7,9 +7,10 @@
 2. One PPO update of the tiny preset split into rollout / log-prob recompute / optimisation.
 2b. ``--eval``: the study's evaluation protocol (GP-L, in distribution, 5 attempts with feedback,
    sampled as the authors' evaluator) on the study's GP-L init when it exists (else the tiny base):
-   episodes per second with the dynamic KV cache and episode refilling (the previous release)
-   against the static cache and waves of episodes (now; the answers must be the same), and the
-   bfloat16 copy the study evaluates.
+   episodes per second with the dynamic KV cache and episode refilling (the first release), Hugging
+   Face's static cache and waves of episodes (the next), and the prefix cache
+   (``models.kv_cache``: preallocated, attention over the filled slots only) and waves (now); the
+   answers must be the same. Then the bfloat16 copy the study evaluates.
 
 3. ``--small``: the ``small`` scale (SmolLM2-135M) on the CPU: time of one PPO update and of one
    evaluation at small budgets (the figures the README quotes).
@@ -78,8 +79,14 @@ def bench_small(episodes: int = 2, eval_n: int = 4, max_new_tokens: int = 48) ->
     return out
 
 
+#: (name, Policy.kv_cache, refill): the previous releases' settings, then today's.
+EVAL_SETTINGS = (("dynamic cache, refill", "dynamic", True), ("static cache, waves", "static", False),
+                 ("prefix cache, waves", "prefix", False))
+
+
 def bench_evaluation(n: int = 64, num_envs: int = 32) -> dict[str, float]:
-    """Episodes/s of the study's GP-L evaluation, before (dynamic cache, refill) and now (static, waves)."""
+    """Episodes/s of the study's GP-L evaluation under :data:`EVAL_SETTINGS` (float32, whose answers
+    must agree), then today's setting on the bfloat16 copy the study evaluates."""
     from pathlib import Path
 
     from sftrl_repro.evaluation import evaluate
@@ -89,8 +96,8 @@ def bench_evaluation(n: int = 64, num_envs: int = 32) -> dict[str, float]:
     init = study_dir(StudyConfig()) / "sft" / "checkpoints" / f"checkpoint-{StudyConfig().init_steps}"
     policy = Policy.load(init) if Path(init, "config.json").is_file() else load_policy("tiny", "language")
     out: dict[str, float] = {"policy": str(init) if Path(init, "config.json").is_file() else "tiny base"}
-    for name, static, refill in (("dynamic cache, refill", False, True), ("static cache, waves", True, False)):
-        policy.static_cache = static
+    for name, cache, refill in EVAL_SETTINGS:
+        policy.kv_cache = cache
         start = time.perf_counter()
         row, trans = evaluate(policy, "gp", "id", n=n, num_envs=num_envs, max_new_tokens=96, refill=refill,
                               return_transitions=True)
@@ -101,7 +108,7 @@ def bench_evaluation(n: int = 64, num_envs: int = 32) -> dict[str, float]:
     half = policy.cast(torch.bfloat16)
     start = time.perf_counter()
     row = evaluate(half, "gp", "id", n=n, num_envs=num_envs, max_new_tokens=96)
-    out["static cache, waves, bf16"] = n / (time.perf_counter() - start)
+    out["prefix cache, waves, bf16"] = n / (time.perf_counter() - start)
     out["bf16 success"] = row["success"]
     return out
 
@@ -109,13 +116,16 @@ def bench_evaluation(n: int = 64, num_envs: int = 32) -> dict[str, float]:
 def main_eval() -> int:
     torch.set_num_threads(1)
     r = bench_evaluation()
-    same = r["dynamic cache, refill answers"] == r["static cache, waves answers"]
+    answers = [r[name + " answers"] for name, _, _ in EVAL_SETTINGS]
+    same = all(a == answers[0] for a in answers)
     print(f"evaluation, GP-L ID, 64 hands, 5 attempts, sampled (the study's protocol), 1 thread, {r['policy']}")
-    for name in ("dynamic cache, refill", "static cache, waves", "static cache, waves, bf16"):
+    for name in [name for name, _, _ in EVAL_SETTINGS] + ["prefix cache, waves, bf16"]:
         print(f"  {name:26s}: {r[name]:6.2f} episodes/s")
     base = r["dynamic cache, refill"]
-    print(f"  speed-up, static + waves  : {r['static cache, waves'] / base:6.2f}x   same answers: {same}")
-    print(f"  speed-up, + bfloat16      : {r['static cache, waves, bf16'] / base:6.2f}x   (other numerics: "
+    print(f"  speed-up, static + waves  : {r['static cache, waves'] / base:6.2f}x")
+    print(f"  speed-up, prefix + waves  : {r['prefix cache, waves'] / base:6.2f}x "
+          f"({r['prefix cache, waves'] / r['static cache, waves']:.2f}x static)   same answers: {same}")
+    print(f"  speed-up, + bfloat16      : {r['prefix cache, waves, bf16'] / base:6.2f}x   (other numerics: "
           f"success {r['bf16 success']:.3f})")
     return 0 if same else 1
 

@@ -400,6 +400,6 @@ def test_cast_copies_the_policy_in_another_precision():
     assert policy.cast(torch.float32) is policy
     half = policy.cast(torch.bfloat16)
     assert half.model.dtype == torch.bfloat16 and policy.model.dtype == torch.float32
-    assert half.processor is policy.processor and half.static_cache
+    assert half.processor is policy.processor and half.kv_cache == policy.kv_cache == "prefix"
     row = evaluate(half, "gp", "id", n=2, num_envs=2, max_new_tokens=8, verify_iter=1)
     assert row["episodes"] == 2

@@ -36,7 +36,9 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from sftrl_repro.models.kv_cache import KV_CACHES, PrefixStaticCache
 from sftrl_repro.utils.io import write_json_atomic
+from sftrl_repro.utils.params import check_choice
 
 POLICY_FILE = "policy.json"
 #: ``generation_config.json`` of meta-llama/Llama-3.2-11B-Vision-Instruct (sampling fields): what the
@@ -209,9 +211,12 @@ class Policy:
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         # Every id that ends a turn: the tokenizer's EOS and whatever the model's config lists.
         self.eos_token_ids: list[int] = sorted({tokenizer.eos_token_id, *eos})
-        #: Decode text models into a preallocated (static) KV cache; ``False``: Hugging Face's
-        #: dynamic cache (same answers, slower on CPU: it re-copies the cache at every token).
-        self.static_cache: bool = not self.is_vision
+        #: The KV cache ``generate`` decodes into (one of :data:`~sftrl_repro.models.kv_cache.KV_CACHES`):
+        #: ``'prefix'`` (text models' default: preallocated, attention over the filled slots only,
+        #: :class:`~sftrl_repro.models.kv_cache.PrefixStaticCache`), ``'static'`` (Hugging Face's
+        #: ``StaticCache``: attends over every slot) or ``'dynamic'`` (re-copies the cache at every
+        #: token; Mllama's own, the vision models' only choice). Same answers up to float round-off.
+        self.kv_cache: str = "dynamic" if self.is_vision else "prefix"
 
     # ------------------------------------------------------------------------------ properties
     @property
@@ -244,7 +249,7 @@ class Policy:
         out = Policy(copy.deepcopy(self.model).to(dtype), self.processor, scale=self.scale, modality=self.modality,
                      name=self.name)
         out.model.eval()
-        out.static_cache = self.static_cache
+        out.kv_cache = self.kv_cache
         return out
 
     def to(self, device: str | torch.device) -> "Policy":
@@ -383,6 +388,7 @@ class Policy:
         Returns:
             A :class:`Generation`.
         """
+        check_choice("kv_cache", self.kv_cache, KV_CACHES)
         batch = self.encode_prompts(conversations, images)
         prompt_len = batch["input_ids"].shape[1]
         dec = self.decoding(temperature, top_k=top_k, top_p=top_p)
@@ -409,9 +415,13 @@ class Policy:
             # Text models decode into a preallocated KV cache: the default dynamic cache re-copies
             # the whole cache at every token (torch.cat), a third of the tiny models' evaluation time
             # on CPU; same answers (tested), 1.45x faster. Mllama keeps its own cache.
-            cache_implementation="static" if self.static_cache and not self.is_vision else None,
+            cache_implementation="static" if self.kv_cache == "static" and not self.is_vision else None,
         )
-        out = self.model.generate(**batch, generation_config=config, logits_processor=processors)
+        extra = {}
+        if self.kv_cache == "prefix" and not self.is_vision:
+            # ... and attention reads only its filled slots (kv_cache.py: 1.28x StaticCache, measured).
+            extra["cache"] = PrefixStaticCache(self.model.config, prompt_len + max_new_tokens)
+        out = self.model.generate(**batch, generation_config=config, logits_processor=processors, **extra)
         token_ids = out.sequences[:, prompt_len:]
         is_eos = torch.isin(token_ids, torch.tensor(self.eos_token_ids, device=token_ids.device))
         # Keep every token up to and including the first end-of-turn token.
