@@ -69,7 +69,8 @@ def test_corpus_never_holds_the_gp_task(text_corpus, vision_corpus):
     rule sentence, and no card puzzle with the target 24."""
     from sftrl_repro.data.pretrain import ARITHMETIC_CORPUS, STAGED_CORPUS
 
-    text_corpus = text_corpus + corpus(STAGED_CORPUS, 0, 2000) + corpus(ARITHMETIC_CORPUS, 0, 500)
+    drills = corpus(CorpusSpec(weights=(("rule_drill", 1.0),)), 0, 300)
+    text_corpus = text_corpus + corpus(STAGED_CORPUS, 0, 2000) + corpus(ARITHMETIC_CORPUS, 0, 500) + drills
     everything = "\n".join(e.prompt + "\n" + e.answer for e in text_corpus + vision_corpus)
     rng = np.random.default_rng(0)
     for rule in ("id", "ood"):
@@ -83,7 +84,7 @@ def test_corpus_never_holds_the_gp_task(text_corpus, vision_corpus):
     for e in text_corpus + vision_corpus:
         if e.kind in ("card_puzzle", "card_caption") and '"formula"' in e.answer:
             assert "=24\"" not in e.answer, e
-        if e.kind in ("rule_reading", "card_puzzle", "card_caption"):
+        if e.kind in ("rule_reading", "rule_drill", "card_puzzle", "card_caption"):
             assert not re.search(r"count as '10'(?!, ')", e.prompt) and "'11', '12', and '13'" not in e.prompt
 
 
@@ -108,6 +109,38 @@ def test_diverse_rules_never_are_task_rules_and_fixed_is_the_ablation():
     assert {pgp.draw_rule(rng, "fixed") for _ in range(10)} == {(10, 10, 10)}
     with pytest.raises(ValueError, match="'diverse', 'fixed'"):
         CorpusSpec(rules="random")
+
+
+def test_rule_drills_read_every_hand_under_mostly_distinct_rules():
+    """A drill states one rule (never a task rule; J/Q/K distinct in most drills) and reads each of
+    its hands under it: ``<cards> = <numbers>``, the numbers the rule gives."""
+    rng = random.Random(0)
+    rules = [pgp.draw_distinct_rule(rng) for _ in range(2000)]
+    assert not set(rules) & set(pgp.TASK_RULES)
+    assert 0.8 < sum(len(set(v)) == 3 for v in rules) / len(rules) < 0.95
+    for i in range(200):
+        rng = random.Random(i)
+        prompt, answer = pgp.rule_drill(rng)
+        stated = re.search(r"Card values: (.*); A is 1", prompt).group(1)
+        values = _rule_in(stated)
+        assert values not in pgp.TASK_RULES and _states(stated, values)
+        table = pgp.rank_values(values)
+        lines = answer.split("\n")
+        assert 4 <= len(lines) <= 8
+        for line in lines:
+            cards, numbers = line.split(" = ")
+            assert [table[c] for c in cards.split()] == [int(x) for x in numbers.split()], (prompt, line)
+
+
+def _rule_in(sentence: str) -> tuple[int, int, int]:
+    """The (J, Q, K) values of a sentence of ``pgp.rule_sentence`` (three numbers, or one for all)."""
+    numbers = tuple(int(x) for x in re.findall(r"\d+", sentence))
+    return numbers if len(numbers) == 3 else numbers * 3
+
+
+def _states(sentence: str, values) -> bool:
+    """Whether ``pgp.rule_sentence`` words ``values`` as ``sentence`` (in one of its wordings)."""
+    return any(pgp.rule_sentence(values, random.Random(seed)) == sentence for seed in range(60))
 
 
 def test_corpus_never_holds_a_virl_task_prompt(text_corpus):

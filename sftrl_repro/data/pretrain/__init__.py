@@ -38,7 +38,7 @@ from typing import Any
 from sftrl_repro.data.pretrain import gp, virl
 from sftrl_repro.utils.params import check_choice
 
-TEXT_KINDS = ("rule_reading", "make_t", "make_t_sheet", "card_puzzle", "route")
+TEXT_KINDS = ("rule_reading", "rule_drill", "make_t", "make_t_sheet", "card_puzzle", "route")
 VISION_KINDS = ("card_caption", "street_scene")
 KINDS = TEXT_KINDS + VISION_KINDS
 
@@ -126,6 +126,8 @@ def example_at(spec: CorpusSpec, seed: int, index: int) -> Example:
     kind = _draw_kind(spec, rng)
     if kind == "rule_reading":
         return Example(kind, *gp.rule_reading(rng, spec.rules, asides=spec.asides))
+    if kind == "rule_drill":
+        return Example(kind, *gp.rule_drill(rng))
     if kind == "make_t":
         return Example(kind, *gp.make_t(rng, p24=spec.p24, draw=spec.make_t_draw))
     if kind == "make_t_sheet":

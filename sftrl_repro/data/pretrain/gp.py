@@ -3,6 +3,8 @@
 Three kinds of examples, each a ``(prompt, answer)`` pair in formats of the package's own:
 
 * ``rule_reading``: a stated face-card rule and four cards -> the cards' numbers;
+* ``rule_drill``: a stated rule, mostly with three distinct values, and a drill of several hands ->
+  each hand and its numbers on a line (many rule bindings per token; not in the default corpus);
 * ``make_t``: four numbers from 1..13 and a target (24 among many) -> a formula; no cards, no rule;
 * ``make_t_sheet``: a worksheet of several make-T puzzles -> one formula per line (the same
   knowledge as ``make_t`` at a third of the tokens per puzzle: one chat frame for many puzzles);
@@ -138,6 +140,35 @@ def rule_reading(rng: random.Random, diversity: str = "diverse", asides: bool = 
     else:
         prompt = f"Rule: {rule}.\nHand: {cards!r}\n{_asides(rng, rule, asides)}Give \"cards\" and \"number\"."
         answer = f'"cards": {cards!r},\n"number": {numbers!r}'
+    return prompt, answer
+
+
+def draw_distinct_rule(rng: random.Random, distinct_p: float = 0.85) -> tuple[int, int, int]:
+    """J/Q/K values of a drill's rule: three distinct values from 1..13 with probability
+    ``distinct_p`` (else :func:`draw_rule`'s mix); never a task rule."""
+    if rng.random() >= distinct_p:
+        return draw_rule(rng)
+    while True:
+        values = tuple(rng.sample(range(1, 14), 3))
+        if values not in TASK_RULES:
+            return values  # type: ignore[return-value]
+
+
+def rule_drill(rng: random.Random, size: tuple[int, int] = (4, 8)) -> tuple[str, str]:
+    """A stated rule and ``size[0]..size[1]`` hands to read -> ``<cards> = <numbers>`` per line.
+
+    Why: the single base reads a stated rule it has not seen as *the last value the rule names*
+    (under the 11/12/13 sentence it answers 13 for J, Q and K alike: 80 / 125 / 88 of 88 / 130 / 93
+    face cards, measured), the shortcut that all-equal rules reward. Drills put many bindings of
+    three distinct values to their positions in one example, so the shortcut fails on most tokens.
+    """
+    values = draw_distinct_rule(rng)
+    table = rank_values(values)
+    rule = rule_sentence(values, rng)
+    hands = [draw_cards(rng, face_p=0.9) for _ in range(rng.randint(*size))]
+    prompt = (f"Card values: {rule}; A is 1, other cards count their pips.\n"
+              "Read each hand as numbers, one hand per line.")
+    answer = "\n".join(f"{' '.join(h)} = {' '.join(str(table[c]) for c in h)}" for h in hands)
     return prompt, answer
 
 
