@@ -1,7 +1,8 @@
 """A preallocated KV cache whose attention reads only the filled prefix (text decoders).
 
-Why: the tiny models' evaluation is decoding-bound (a GP hand is 5 attempts of ~55 answer tokens
-each over prompts of 200-600 tokens; the prompts' prefill is under a tenth of the time, measured).
+Why: in the tiny models' evaluation every decoding step attends over the cache (a GP hand is 5
+attempts of ~55 answer tokens each over prompts of 200-600 tokens; decoding is about half of the
+time, the prompts' prefill the other half, measured).
 Hugging Face's dynamic cache re-copies the whole cache at every token (``torch.cat``); its
 ``StaticCache`` preallocates, but every decoding step then attends over all ``prompt + 256`` slots,
 the empty ones masked, through SDPA's masked path. :class:`PrefixStaticCache` keeps the
