@@ -8,9 +8,10 @@
 2b. ``--eval``: the study's evaluation protocol (GP-L, in distribution, 5 attempts with feedback,
    sampled as the authors' evaluator) on the study's GP-L init when it exists (else the tiny base):
    episodes per second with the dynamic KV cache and episode refilling (the first release), Hugging
-   Face's static cache and waves of episodes (the next), and the prefix cache
-   (``models.kv_cache``: preallocated, attention over the filled slots only) and waves (now); the
-   answers must be the same. Then the bfloat16 copy the study evaluates.
+   Face's static cache and waves of episodes (the next), the prefix cache (``models.kv_cache``:
+   preallocated, attention over the filled slots only) and waves, and with it each episode's
+   keys/values kept between its attempts (``TurnCache``: now); the answers must be the same. Then
+   the bfloat16 copy the study evaluates.
 
 3. ``--small``: the ``small`` scale (SmolLM2-135M) on the CPU: time of one PPO update and of one
    evaluation at small budgets (the figures the README quotes).
@@ -79,9 +80,10 @@ def bench_small(episodes: int = 2, eval_n: int = 4, max_new_tokens: int = 48) ->
     return out
 
 
-#: (name, Policy.kv_cache, refill): the previous releases' settings, then today's.
-EVAL_SETTINGS = (("dynamic cache, refill", "dynamic", True), ("static cache, waves", "static", False),
-                 ("prefix cache, waves", "prefix", False))
+#: (name, Policy.kv_cache, refill, reuse_turns): the previous releases' settings, then today's.
+EVAL_SETTINGS = (("dynamic cache, refill", "dynamic", True, False), ("static cache, waves", "static", False, False),
+                 ("prefix cache, waves", "prefix", False, False), ("prefix + turn reuse", "prefix", False, True))
+TODAY = EVAL_SETTINGS[-1][0]
 
 
 def bench_evaluation(n: int = 64, num_envs: int = 32) -> dict[str, float]:
@@ -96,11 +98,11 @@ def bench_evaluation(n: int = 64, num_envs: int = 32) -> dict[str, float]:
     init = study_dir(StudyConfig()) / "sft" / "checkpoints" / f"checkpoint-{StudyConfig().init_steps}"
     policy = Policy.load(init) if Path(init, "config.json").is_file() else load_policy("tiny", "language")
     out: dict[str, float] = {"policy": str(init) if Path(init, "config.json").is_file() else "tiny base"}
-    for name, cache, refill in EVAL_SETTINGS:
+    for name, cache, refill, reuse in EVAL_SETTINGS:
         policy.kv_cache = cache
         start = time.perf_counter()
         row, trans = evaluate(policy, "gp", "id", n=n, num_envs=num_envs, max_new_tokens=96, refill=refill,
-                              return_transitions=True)
+                              reuse_turns=reuse, return_transitions=True)
         out[name] = n / (time.perf_counter() - start)
         out[name + " answers"] = [t.answer for t in trans]
     # The study's protocol evaluates a bfloat16 copy (RLExperiment.eval_dtype): other numerics,
@@ -108,7 +110,7 @@ def bench_evaluation(n: int = 64, num_envs: int = 32) -> dict[str, float]:
     half = policy.cast(torch.bfloat16)
     start = time.perf_counter()
     row = evaluate(half, "gp", "id", n=n, num_envs=num_envs, max_new_tokens=96)
-    out["prefix cache, waves, bf16"] = n / (time.perf_counter() - start)
+    out[TODAY + ", bf16"] = n / (time.perf_counter() - start)
     out["bf16 success"] = row["success"]
     return out
 
@@ -116,16 +118,18 @@ def bench_evaluation(n: int = 64, num_envs: int = 32) -> dict[str, float]:
 def main_eval() -> int:
     torch.set_num_threads(1)
     r = bench_evaluation()
-    answers = [r[name + " answers"] for name, _, _ in EVAL_SETTINGS]
+    answers = [r[setting[0] + " answers"] for setting in EVAL_SETTINGS]
     same = all(a == answers[0] for a in answers)
     print(f"evaluation, GP-L ID, 64 hands, 5 attempts, sampled (the study's protocol), 1 thread, {r['policy']}")
-    for name in [name for name, _, _ in EVAL_SETTINGS] + ["prefix cache, waves, bf16"]:
+    for name in [setting[0] for setting in EVAL_SETTINGS] + [TODAY + ", bf16"]:
         print(f"  {name:26s}: {r[name]:6.2f} episodes/s")
     base = r["dynamic cache, refill"]
     print(f"  speed-up, static + waves  : {r['static cache, waves'] / base:6.2f}x")
     print(f"  speed-up, prefix + waves  : {r['prefix cache, waves'] / base:6.2f}x "
-          f"({r['prefix cache, waves'] / r['static cache, waves']:.2f}x static)   same answers: {same}")
-    print(f"  speed-up, + bfloat16      : {r['prefix cache, waves, bf16'] / base:6.2f}x   (other numerics: "
+          f"({r['prefix cache, waves'] / r['static cache, waves']:.2f}x static)")
+    print(f"  speed-up, + turn reuse    : {r[TODAY] / base:6.2f}x ({r[TODAY] / r['prefix cache, waves']:.2f}x prefix)"
+          f"   same answers in all four: {same}")
+    print(f"  speed-up, + bfloat16      : {r[TODAY + ', bf16'] / base:6.2f}x   (other numerics: "
           f"success {r['bf16 success']:.3f})")
     return 0 if same else 1
 

@@ -179,6 +179,37 @@ def test_sampled_evaluation_is_reproducible_and_batch_independent():
     assert [t.answer for t in a] == [t.answer for t in b]
 
 
+def test_reusing_each_episodes_keys_between_turns_changes_no_answer():
+    """``collect`` keeps a text policy's keys/values between an episode's turns (TurnCache): the
+    same sampled answers as re-encoding every conversation, with most prompt tokens reused."""
+    from sftrl_repro.models import load_policy
+    from sftrl_repro.models.kv_cache import TurnCache
+
+    policy = load_policy("tiny", "language", seed=0, base="random")
+    spec = eval_spec("gp", "id", n=6)
+    runs = {}
+    for reuse in (False, True):
+        runs[reuse] = collect(policy, spec.make_env, spec.seeds, num_envs=3, temperature=1.0, max_new_tokens=16,
+                              generation_seed=7, refill=reuse, reuse_turns=reuse)
+    assert [t.answer for t in runs[True]] == [t.answer for t in runs[False]]
+    assert max(t.turn for t in runs[True]) >= 2  # multi-turn episodes: there was something to reuse
+    seen = []
+    real = TurnCache.pack
+
+    def spy(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        seen.append((self.reused_tokens, self.computed_tokens))
+        return out
+
+    TurnCache.pack = spy
+    try:
+        collect(policy, spec.make_env, spec.seeds, num_envs=3, temperature=1.0, max_new_tokens=16, generation_seed=7)
+    finally:
+        TurnCache.pack = real
+    reused, computed = seen[-1]
+    assert reused > 2 * computed
+
+
 def test_split_episodes_caps_only_the_vln_mini_split():
     from sftrl_repro.evaluation import split_episodes
 

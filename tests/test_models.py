@@ -130,6 +130,28 @@ def test_kv_caches_give_the_same_answers():
         policy.generate(convs, max_new_tokens=2)
 
 
+def test_turn_cache_reuses_a_conversations_keys_with_the_same_logits():
+    """A second turn that reuses the first's keys/values (TurnCache) samples the same tokens with
+    the same log-probs as encoding the whole conversation afresh, and encodes only what is new."""
+    from sftrl_repro.models.kv_cache import TurnCache
+
+    policy = load_policy("tiny", "language", seed=3, base="random")
+    convs, _ = _batch("language")
+    store = TurnCache()
+    first = policy.generate(convs, max_new_tokens=12, temperature=1.0, seed=5, turn_cache=store, turn_keys=["a", "b"])
+    assert torch.equal(first.token_ids, policy.generate(convs, max_new_tokens=12, temperature=1.0, seed=5).token_ids)
+    assert store.reused_tokens == 0 and set(store.entries) == {"a", "b"}
+    nxt = [c + [assistant_message(t), user_message("Wrong" + "!" * (3 * i))] for i, (c, t) in enumerate(zip(convs, first.texts))]
+    computed = store.computed_tokens
+    again = policy.generate(nxt, max_new_tokens=12, temperature=1.0, seed=6, turn_cache=store, turn_keys=["a", "b"])
+    fresh = policy.generate(nxt, max_new_tokens=12, temperature=1.0, seed=6)
+    assert torch.equal(again.token_ids, fresh.token_ids)
+    torch.testing.assert_close(again.logprobs, fresh.logprobs, atol=1e-5, rtol=0)
+    assert store.reused_tokens > 4 * (store.computed_tokens - computed)
+    with pytest.raises(ValueError, match="turn_keys"):
+        policy.generate(nxt, max_new_tokens=2, turn_cache=store)
+
+
 def test_save_load_round_trip(tiny, tmp_path):
     tiny.save(tmp_path / "p")
     again = load_policy("tiny", tiny.modality, checkpoint=tmp_path / "p")

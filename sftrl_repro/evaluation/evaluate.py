@@ -89,6 +89,7 @@ def evaluate(
     return_transitions: bool = False,
     accelerator: Any = None,
     refill: bool = False,
+    reuse_turns: bool = True,
     **env_overrides: Any,
 ) -> dict[str, Any] | tuple[dict[str, Any], list[Transition]]:
     """Evaluate ``policy`` on one split with the paper's protocol (see ``evaluation.splits``).
@@ -111,6 +112,9 @@ def evaluate(
             a share of the episodes (episode ``k`` on rank ``k % world``) and all get the row of the
             whole split; keyed sampling makes it equal to a one-process evaluation. Transitions
             come back without images.
+        refill: refill a finished episode's slot at once (``False``: waves of ``num_envs``).
+        reuse_turns: keep each episode's keys/values between its attempts (text policies; same
+            answers, see :func:`~sftrl_repro.trainers.rollout.collect`).
 
     Returns:
         The metrics row (dict), or ``(row, transitions)``.
@@ -124,6 +128,7 @@ def evaluate(
                           options=None if spec.options is None else spec.options[rank::world],
                           num_envs=num_envs, temperature=temperature, max_new_tokens=max_new_tokens,
                           generation_seed=None if temperature == 0 else int(sampling_seed), refill=refill,
+                          reuse_turns=reuse_turns,
                           progress=(progress if isinstance(progress, str) else f"eval {task}/{split}")
                           if progress else False)
     if world > 1:

@@ -50,3 +50,105 @@ class PrefixStaticCache(Cache):
     def __init__(self, config, max_cache_len: int) -> None:
         layers = config.get_text_config(decoder=True).num_hidden_layers
         super().__init__(layers=[PrefixStaticLayer(max_cache_len=max_cache_len) for _ in range(layers)])
+
+
+class TurnCache:
+    """Each conversation's tokens and keys/values after its last answer, reused by its next turn.
+
+    A multi-turn episode re-sends its whole conversation at every attempt (prompt, answers,
+    verifier feedback); without this, every attempt re-encodes all of it, about half of a GP-L
+    evaluation's time (measured). :meth:`pack` finds, per conversation, the longest prefix of its
+    new prompt's tokens that the store holds (its earlier prompt and answer, up to where the chat
+    template re-tokenises them differently), lays the batch out as ``[pad][reused prefix]`` in the
+    cache and ``[pad][new tokens]`` as the input, and :meth:`remember` stores what the call
+    computed. Positions come from the attention mask (Hugging Face's cumulative sum), so a
+    conversation's tokens keep the positions they had: the logits equal a fresh encoding's up to
+    float round-off (tested). One store serves one batch of episodes under fixed weights
+    (:func:`~sftrl_repro.trainers.rollout.collect` makes one per call and forgets finished episodes).
+
+    Attributes:
+        entries: ``key -> (token ids, [(keys (H, n, d), values (H, n, d)) per layer])``.
+        reused_tokens, computed_tokens: prompt tokens taken from the store / encoded, over all calls.
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict = {}
+        self.reused_tokens = 0
+        self.computed_tokens = 0
+
+    def forget(self, key) -> None:
+        """Drop ``key``'s entry (its episode ended)."""
+        self.entries.pop(key, None)
+
+    def pack(self, input_ids, attention_mask, keys, config, max_new_tokens: int, pad_token_id: int):
+        """A left-padded prompt batch re-laid around the stored prefixes.
+
+        Args:
+            input_ids, attention_mask: ``(B, P)`` left-padded prompts (as ``Policy.encode_prompts``).
+            keys: ``B`` hashable conversation keys.
+            config: the model's config; max_new_tokens: the call's answer cap.
+
+        Returns:
+            ``(input_ids, attention_mask, cache)``: ``(B, C + S)`` tensors (``C`` cached columns, the
+            longest reused prefix; ``S`` new columns, the longest remainder) and a
+            :class:`PrefixStaticCache` of ``C + S + max_new_tokens`` slots holding the prefixes.
+        """
+        import torch
+
+        rows = [ids[mask.bool()].tolist() for ids, mask in zip(input_ids, attention_mask)]
+        reused = []
+        for key, row in zip(keys, rows):
+            stored = self.entries.get(key, ((), None))[0]
+            n, limit = 0, min(len(stored), len(row) - 1)  # at least one new token to encode
+            while n < limit and stored[n] == row[n]:
+                n += 1
+            reused.append(n)
+        width_c = max(reused)
+        width_s = max(len(row) - n for row, n in zip(rows, reused))
+        batch = len(rows)
+        ids = torch.full((batch, width_c + width_s), pad_token_id, dtype=input_ids.dtype)
+        mask = torch.zeros_like(ids, dtype=attention_mask.dtype)
+        for r, (row, n) in enumerate(zip(rows, reused)):
+            ids[r, width_c - n:width_c] = torch.tensor(row[:n], dtype=ids.dtype)
+            mask[r, width_c - n:width_c] = 1
+            new = row[n:]
+            ids[r, width_c + width_s - len(new):] = torch.tensor(new, dtype=ids.dtype)
+            mask[r, width_c + width_s - len(new):] = 1
+        cache = PrefixStaticCache(config, width_c + width_s + max_new_tokens)
+        if width_c:
+            for layer_index, layer in enumerate(cache.layers):
+                k0, v0 = next(self.entries[key][1][layer_index] for key, n in zip(keys, reused) if n)
+                layer.lazy_initialization(k0.new_zeros(batch, k0.shape[0], 0, k0.shape[-1]),
+                                          v0.new_zeros(batch, v0.shape[0], 0, v0.shape[-1]))
+                for r, (key, n) in enumerate(zip(keys, reused)):
+                    if n:
+                        k, v = self.entries[key][1][layer_index]
+                        layer.keys[r, :, width_c - n:width_c] = k[:, :n]
+                        layer.values[r, :, width_c - n:width_c] = v[:, :n]
+                layer.cumulative_length.fill_(width_c)
+        self.reused_tokens += sum(reused)
+        self.computed_tokens += sum(len(row) - n for row, n in zip(rows, reused))
+        return ids.to(input_ids.device), mask.to(attention_mask.device), cache
+
+    def remember(self, keys, sequences, attention_mask, cache: PrefixStaticCache, prompt_len: int,
+                 eos_token_ids) -> None:
+        """Store each conversation's tokens whose keys/values the call computed: its prompt's
+        (unpadded) and its answer's up to its first end-of-turn token.
+
+        Args:
+            keys: ``B`` conversation keys; sequences: ``(B, prompt_len + T)`` from ``generate``;
+            attention_mask: ``(B, prompt_len)`` of the call; cache: the call's filled cache.
+        """
+        import torch
+
+        filled = int(cache.layers[0].cumulative_length)  # the last token generated was never fed
+        answers = sequences[:, prompt_len:]
+        is_eos = torch.isin(answers, torch.tensor(list(eos_token_ids), device=answers.device))
+        for r, key in enumerate(keys):
+            end = prompt_len + (int(is_eos[r].nonzero()[0]) + 1 if is_eos[r].any() else answers.shape[1])
+            real = torch.cat([attention_mask[r].bool(), torch.ones(answers.shape[1], dtype=torch.bool,
+                                                                   device=answers.device)])
+            positions = real[:min(end, filled)].nonzero().squeeze(1)
+            self.entries[key] = (sequences[r, positions].tolist(),
+                                 [(layer.keys[r][:, positions].clone(), layer.values[r][:, positions].clone())
+                                  for layer in cache.layers])

@@ -36,7 +36,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from sftrl_repro.models.kv_cache import KV_CACHES, PrefixStaticCache
+from sftrl_repro.models.kv_cache import KV_CACHES, PrefixStaticCache, TurnCache
 from sftrl_repro.utils.io import write_json_atomic
 from sftrl_repro.utils.params import check_choice
 
@@ -230,6 +230,12 @@ class Policy:
         return getattr(self.model.config, "model_type", "") == "mllama"
 
     @property
+    def reuses_turns(self) -> bool:
+        """Whether :meth:`generate` can reuse a :class:`~sftrl_repro.models.kv_cache.TurnCache`
+        (text models decoding into the prefix cache)."""
+        return self.kv_cache == "prefix" and not self.is_vision
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
@@ -365,6 +371,8 @@ class Policy:
         sample_keys: Sequence[Sequence[int]] | None = None,
         seed: int | None = None,
         with_logprobs: bool = True,
+        turn_cache: TurnCache | None = None,
+        turn_keys: Sequence[Any] | None = None,
     ) -> Generation:
         """Answer a batch of conversations (batched, left-padded, with a KV cache).
 
@@ -384,12 +392,23 @@ class Policy:
                 dependent on the batch's composition); ``None`` with no keys samples from the
                 global torch RNG (Hugging Face's multinomial sampling).
             with_logprobs: also return each token's log-probability (keeps ``(T, B, V)`` logits).
+            turn_cache, turn_keys: reuse the keys/values an earlier call computed for the same
+                conversations (one hashable key each, e.g. the episode) instead of re-encoding
+                their shared prefix (:class:`~sftrl_repro.models.kv_cache.TurnCache`); same answers
+                up to float round-off. Used when :attr:`reuses_turns`, ignored otherwise.
 
         Returns:
             A :class:`Generation`.
         """
         check_choice("kv_cache", self.kv_cache, KV_CACHES)
         batch = self.encode_prompts(conversations, images)
+        cache = None
+        if turn_cache is not None and self.reuses_turns:
+            if turn_keys is None or len(turn_keys) != len(conversations):
+                raise ValueError("turn_cache needs turn_keys: one key per conversation")
+            batch["input_ids"], batch["attention_mask"], cache = turn_cache.pack(
+                batch["input_ids"], batch["attention_mask"], turn_keys, self.model.config, max_new_tokens,
+                self.tokenizer.pad_token_id)
         prompt_len = batch["input_ids"].shape[1]
         dec = self.decoding(temperature, top_k=top_k, top_p=top_p)
         if sample_keys is None and seed is not None:
@@ -420,8 +439,11 @@ class Policy:
         extra = {}
         if self.kv_cache == "prefix" and not self.is_vision:
             # ... and attention reads only its filled slots (kv_cache.py: 1.28x StaticCache, measured).
-            extra["cache"] = PrefixStaticCache(self.model.config, prompt_len + max_new_tokens)
+            extra["cache"] = cache if cache is not None else PrefixStaticCache(self.model.config, prompt_len + max_new_tokens)
         out = self.model.generate(**batch, generation_config=config, logits_processor=processors, **extra)
+        if cache is not None:
+            turn_cache.remember(turn_keys, out.sequences, batch["attention_mask"], cache, prompt_len,
+                                self.eos_token_ids)
         token_ids = out.sequences[:, prompt_len:]
         is_eos = torch.isin(token_ids, torch.tensor(self.eos_token_ids, device=token_ids.device))
         # Keep every token up to and including the first end-of-turn token.
