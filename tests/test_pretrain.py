@@ -112,24 +112,24 @@ def test_diverse_rules_never_are_task_rules_and_fixed_is_the_ablation():
 
 
 def test_rule_drills_read_every_hand_under_mostly_distinct_rules():
-    """A drill states one rule (never a task rule; J/Q/K distinct in most drills) and reads each of
-    its hands under it: ``<cards> = <numbers>``, the numbers the rule gives."""
+    """A drill states one rule (never a task rule; J/Q/K distinct in most drills) and gives the
+    numbers of each of its numbered hands under it, in order, the hands themselves in the prompt."""
     rng = random.Random(0)
     rules = [pgp.draw_distinct_rule(rng) for _ in range(2000)]
     assert not set(rules) & set(pgp.TASK_RULES)
     assert 0.8 < sum(len(set(v)) == 3 for v in rules) / len(rules) < 0.95
     for i in range(200):
-        rng = random.Random(i)
-        prompt, answer = pgp.rule_drill(rng)
+        prompt, answer = pgp.rule_drill(random.Random(i))
         stated = re.search(r"Card values: (.*); A is 1", prompt).group(1)
         values = _rule_in(stated)
         assert values not in pgp.TASK_RULES and _states(stated, values)
         table = pgp.rank_values(values)
-        lines = answer.split("\n")
-        assert 4 <= len(lines) <= 8
-        for line in lines:
-            cards, numbers = line.split(" = ")
-            assert [table[c] for c in cards.split()] == [int(x) for x in numbers.split()], (prompt, line)
+        hands = re.findall(r"^(\d+)\) (.*)$", prompt, flags=re.M)
+        lines = re.findall(r"^(\d+)\) (.*)$", answer, flags=re.M)
+        assert 4 <= len(hands) == len(lines) <= 8 and len(answer.splitlines()) == len(lines)
+        for (i_hand, cards), (i_line, numbers) in zip(hands, lines):
+            assert i_hand == i_line
+            assert [table[c] for c in cards.split()] == [int(x) for x in numbers.split()], (prompt, answer)
 
 
 def _rule_in(sentence: str) -> tuple[int, int, int]:
