@@ -112,22 +112,26 @@ def test_seeded_sampling_is_reproducible_and_leaves_global_rng(tiny):
     torch.testing.assert_close(scores.logprobs, a.logprobs, atol=1e-4, rtol=0)
 
 
-def test_kv_caches_give_the_same_answers():
-    """The prefix cache (text default) attends over the filled slots only: same greedy tokens and
-    log-probs as Hugging Face's StaticCache and dynamic cache, on a left-padded, multi-turn batch."""
-    policy = load_policy("tiny", "language", seed=3, base="random")
-    assert policy.kv_cache == "prefix"
-    convs, _ = _batch("language")
+def test_kv_caches_give_the_same_answers(tiny):
+    """The prefix cache (the default) attends over the filled slots only: same greedy tokens and
+    log-probs as Hugging Face's StaticCache and dynamic cache, on a left-padded, multi-turn batch
+    (Mllama: its cross-attention layers keep the image's states in static layers)."""
+    assert tiny.kv_cache == "prefix"
+    convs, images = _batch(tiny.modality)
     runs = {}
     for cache in ("prefix", "static", "dynamic"):
-        policy.kv_cache = cache
-        runs[cache] = policy.generate(convs, max_new_tokens=24)
+        tiny.kv_cache = cache
+        runs[cache] = tiny.generate(convs, images, max_new_tokens=24)
+    tiny.kv_cache = "prefix"
     for cache in ("static", "dynamic"):
         assert torch.equal(runs[cache].token_ids, runs["prefix"].token_ids)
         torch.testing.assert_close(runs[cache].logprobs, runs["prefix"].logprobs, atol=1e-5, rtol=0)
-    policy.kv_cache = "paged"
-    with pytest.raises(ValueError, match="'prefix', 'static', 'dynamic'"):
-        policy.generate(convs, max_new_tokens=2)
+    tiny.kv_cache = "paged"
+    try:
+        with pytest.raises(ValueError, match="'prefix', 'static', 'dynamic'"):
+            tiny.generate(convs, images, max_new_tokens=2)
+    finally:
+        tiny.kv_cache = "prefix"
 
 
 def test_turn_cache_reuses_a_conversations_keys_with_the_same_logits():
