@@ -163,7 +163,9 @@ def rule_drill(rng: random.Random, size: tuple[int, int] = (4, 8)) -> tuple[str,
     three distinct values to their positions in one example, so the shortcut fails on most tokens.
     The hands sit in the prompt, so the loss falls on the numbers only (a first version wrote
     ``<cards> = <numbers>`` lines in the answer: the random cards' loss swamped the rest, and the
-    base read no rule at all, 0% of 200 hands, measured).
+    base read no rule at all, 0% of 200 hands, measured). Measured with this version at 15% of the
+    single recipe's examples (450 steps, one seed): rule reading 46% ID, 0% OOD, below the default
+    mix's 87.5 / 12.5%; so it stays out of the default corpus.
     """
     values = draw_distinct_rule(rng)
     table = rank_values(values)
