@@ -134,26 +134,41 @@ def test_kv_caches_give_the_same_answers(tiny):
         tiny.kv_cache = "prefix"
 
 
-def test_turn_cache_reuses_a_conversations_keys_with_the_same_logits():
+def test_turn_cache_reuses_a_conversations_keys_with_the_same_logits(tiny):
     """A second turn that reuses the first's keys/values (TurnCache) samples the same tokens with
-    the same log-probs as encoding the whole conversation afresh, and encodes only what is new."""
+    the same log-probs as encoding the whole conversation afresh, and encodes only what is new
+    (Mllama: its image is encoded again, its cross-attention mask re-laid with the tokens)."""
     from sftrl_repro.models.kv_cache import TurnCache
 
-    policy = load_policy("tiny", "language", seed=3, base="random")
-    convs, _ = _batch("language")
+    if tiny.is_vision:  # open the cross-attention gates (0 at init): the image must change the answer
+        tiny = load_policy("tiny", "vision", seed=1, base="random")
+        with torch.no_grad():
+            for name, param in tiny.model.named_parameters():
+                if name.endswith(("cross_attn_attn_gate", "cross_attn_mlp_gate")):
+                    param.fill_(0.5)
+    convs, images = _batch(tiny.modality)
     store = TurnCache()
-    first = policy.generate(convs, max_new_tokens=12, temperature=1.0, seed=5, turn_cache=store, turn_keys=["a", "b"])
-    assert torch.equal(first.token_ids, policy.generate(convs, max_new_tokens=12, temperature=1.0, seed=5).token_ids)
+    kw = dict(max_new_tokens=12, temperature=1.0)
+    first = tiny.generate(convs, images, seed=5, turn_cache=store, turn_keys=["a", "b"], **kw)
+    assert torch.equal(first.token_ids, tiny.generate(convs, images, seed=5, **kw).token_ids)
     assert store.reused_tokens == 0 and set(store.entries) == {"a", "b"}
     nxt = [c + [assistant_message(t), user_message("Wrong" + "!" * (3 * i))] for i, (c, t) in enumerate(zip(convs, first.texts))]
     computed = store.computed_tokens
-    again = policy.generate(nxt, max_new_tokens=12, temperature=1.0, seed=6, turn_cache=store, turn_keys=["a", "b"])
-    fresh = policy.generate(nxt, max_new_tokens=12, temperature=1.0, seed=6)
+    again = tiny.generate(nxt, images, seed=6, turn_cache=store, turn_keys=["a", "b"], **kw)
+    fresh = tiny.generate(nxt, images, seed=6, **kw)
     assert torch.equal(again.token_ids, fresh.token_ids)
     torch.testing.assert_close(again.logprobs, fresh.logprobs, atol=1e-5, rtol=0)
     assert store.reused_tokens > 4 * (store.computed_tokens - computed)
+    if tiny.is_vision:  # the image reaches the answer's log-probs (so the cross-attention mask is tested)
+        other = tiny.score(nxt, fresh.answer_ids(), images[::-1]).logprobs
+        assert (other - fresh.logprobs).abs().max() > 1e-3
+        # a conversation whose image changed (a V-IRL agent's next rail point) reuses nothing
+        before = store.reused_tokens
+        third = tiny.generate(nxt, images[::-1], seed=6, turn_cache=store, turn_keys=["a", "b"], **kw)
+        torch.testing.assert_close(third.logprobs, tiny.generate(nxt, images[::-1], seed=6, **kw).logprobs, atol=1e-5, rtol=0)
+        assert store.reused_tokens == before
     with pytest.raises(ValueError, match="turn_keys"):
-        policy.generate(nxt, max_new_tokens=2, turn_cache=store)
+        tiny.generate(nxt, images, max_new_tokens=2, turn_cache=store)
 
 
 def test_save_load_round_trip(tiny, tmp_path):

@@ -36,7 +36,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from sftrl_repro.models.kv_cache import KV_CACHES, PrefixStaticCache, TurnCache
+from sftrl_repro.models.kv_cache import KV_CACHES, PrefixStaticCache, TurnCache, image_mark
 from sftrl_repro.utils.io import write_json_atomic
 from sftrl_repro.utils.params import check_choice
 
@@ -232,8 +232,8 @@ class Policy:
     @property
     def reuses_turns(self) -> bool:
         """Whether :meth:`generate` can reuse a :class:`~sftrl_repro.models.kv_cache.TurnCache`
-        (text models decoding into the prefix cache)."""
-        return self.kv_cache == "prefix" and not self.is_vision
+        (models decoding into the prefix cache)."""
+        return self.kv_cache == "prefix"
 
     @property
     def device(self) -> torch.device:
@@ -406,9 +406,9 @@ class Policy:
         if turn_cache is not None and self.reuses_turns:
             if turn_keys is None or len(turn_keys) != len(conversations):
                 raise ValueError("turn_cache needs turn_keys: one key per conversation")
-            batch["input_ids"], batch["attention_mask"], cache = turn_cache.pack(
-                batch["input_ids"], batch["attention_mask"], turn_keys, self.model.config, max_new_tokens,
-                self.tokenizer.pad_token_id)
+            marks = None if images is None else [image_mark(im) for im in images]
+            cache = turn_cache.pack(batch, turn_keys, self.model.config, max_new_tokens, self.tokenizer.pad_token_id,
+                                    marks)
         prompt_len = batch["input_ids"].shape[1]
         dec = self.decoding(temperature, top_k=top_k, top_p=top_p)
         if sample_keys is None and seed is not None:
@@ -444,7 +444,7 @@ class Policy:
         out = self.model.generate(**batch, generation_config=config, logits_processor=processors, **extra)
         if cache is not None:
             turn_cache.remember(turn_keys, out.sequences, batch["attention_mask"], cache, prompt_len,
-                                self.eos_token_ids)
+                                self.eos_token_ids, marks)
         token_ids = out.sequences[:, prompt_len:]
         is_eos = torch.isin(token_ids, torch.tensor(self.eos_token_ids, device=token_ids.device))
         # Keep every token up to and including the first end-of-turn token.
