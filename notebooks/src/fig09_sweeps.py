@@ -124,6 +124,13 @@ save_figure(fig, f"fig15_suboptimal_sft{suffix}", data=True);
 fig = plot_fig16_sft_lr(sweeps["sft_lr"], scale=scale, window=window)
 save_figure(fig, f"fig16_sft_lr{suffix}", data=True);
 
+# %%
+# NBVAL_CHECK_OUTPUT
+if sweeps["sft_lr"] is not None:  # success and recognition per tuning, learning rate and checkpoint, in percent
+    table = sweeps["sft_lr"].pivot_table(index=["tune", "lr", "method", "step"], columns="split",
+                                         values=["success", "recognition"])
+    print((100 * table).round(1).to_string())
+
 # %% [markdown]
 # ## Fig 17: RL learning rates on GP-VL
 
@@ -131,9 +138,23 @@ save_figure(fig, f"fig16_sft_lr{suffix}", data=True);
 fig = plot_fig17_rl_lr(sweeps["rl_lr"], scale=scale, window=window)
 save_figure(fig, f"fig17_rl_lr{suffix}", data=True);
 
+# %%
+# NBVAL_CHECK_OUTPUT
+if sweeps["rl_lr"] is not None:  # success and recognition per learning rate and checkpoint, in percent
+    table = sweeps["rl_lr"].pivot_table(index=["lr", "method", "step"], columns="split",
+                                        values=["success", "recognition"])
+    print((100 * table).round(1).to_string())
+
 # %% [markdown]
 # ## Fig 19: RL from an over-fitted SFT checkpoint (V-IRL-VL)
 
 # %%
 fig = plot_fig19_rl_from_overfit(sweeps["rl_from_overfit"], scale=scale, window=window)
 save_figure(fig, f"fig19_rl_from_overfit{suffix}", data=True);
+
+# %%
+# NBVAL_CHECK_OUTPUT
+if sweeps["rl_from_overfit"] is not None:  # per-step accuracy and route success per learning rate, in percent
+    table = sweeps["rl_from_overfit"].pivot_table(index=["lr", "method", "step"], columns="split",
+                                                  values=["per_step_accuracy", "success"])
+    print((100 * table).round(1).to_string())
