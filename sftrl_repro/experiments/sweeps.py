@@ -27,10 +27,10 @@ RL learning rates are the paper's scaled by 6. The tiny SFT preset's is 5e-4
 Sizes (defaults, for 2 CPU cores): ``eval_n`` = 200 GP hands / 100 V-IRL routes per split and
 checkpoint (:data:`SWEEP_EVAL_N`; SE <= 3.5 / 5 points), RL runs of 4 PPO updates with a checkpoint
 every 2 (the study's tiny RL arm), SFT runs with the study's schedule (GP: checkpoints at steps
-120, 240, 360). An estimate from the study's measured GP-L pieces (README: 4 PPO updates 6.1 min,
-360 SFT steps 10.5 min, ~0.3 s per hand and split), not a measurement of these runs: about 10 min
-per GP-L RL point (4 updates, then 2 checkpoints x 2 splits x 200 hands) and 20 min or more per
-GP-L SFT point (multi-turn demonstrations are longer); the VL runs are slower.
+120, 240, 360). Measured, two sweep processes sharing 2 cores (one torch thread each), with the
+prefix cache and turn reuse: a GP-VL SFT point (Fig 16) about 15 min, a GP-VL RL point (Fig 17)
+about 11 min, a V-IRL-VL RL point (Fig 19) about 12 min; the GP-L sweeps, run before those
+speed-ups, took 21 (Fig 9), 22 (Fig 15) and 43 min (Fig 10).
 
 Table (:func:`run_sweep`, :func:`write_sweep_results`: ``results/sweep_<name>.csv``): the study's
 :data:`~sftrl_repro.experiments.study.COLUMNS` plus the sweep's parameter column(s), one row per
