@@ -113,8 +113,8 @@ def evaluate(
             whole split; keyed sampling makes it equal to a one-process evaluation. Transitions
             come back without images.
         refill: refill a finished episode's slot at once (``False``: waves of ``num_envs``).
-        reuse_turns: keep each episode's keys/values between its attempts (text policies; same
-            answers, see :func:`~sftrl_repro.trainers.rollout.collect`).
+        reuse_turns: keep each episode's keys/values between its attempts (policies with
+            ``reuses_turns``; same answers, see :func:`~sftrl_repro.trainers.rollout.collect`).
 
     Returns:
         The metrics row (dict), or ``(row, transitions)``.

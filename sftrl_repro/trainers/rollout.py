@@ -135,10 +135,11 @@ def collect(
             so of similar lengths, and the padded batch wastes less (with the static KV cache, GP
             evaluation runs 1.43x faster: ``benchmarks/bench_rollout.py --eval``); the answers are
             the same either way (keyed sampling).
-        reuse_turns: a policy that can (``policy.reuses_turns``: text models) keeps each running
-            episode's keys/values between its turns (:class:`~sftrl_repro.models.kv_cache.TurnCache`)
-            and encodes only what the environment added (the answer's end, the feedback): same
-            answers up to float round-off.
+        reuse_turns: a policy that can (``policy.reuses_turns``: a ``Policy`` decoding into the
+            prefix cache, text or vision) keeps each running episode's keys/values between its turns
+            (:class:`~sftrl_repro.models.kv_cache.TurnCache`) and encodes only what the environment
+            added (the answer's end, the feedback; everything when a vision episode's image changed):
+            same answers up to float round-off.
 
     Returns:
         Transitions ordered by episode, then turn.
