@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import random
 import re
@@ -101,6 +102,17 @@ def test_cards_sit_at_varying_distances_from_the_question(text_corpus):
     assert restated and all(e.prompt.index("Remember: ") > e.prompt.index("[") for e in restated)
 
 
+def test_recall_copies_a_list_from_varying_distances():
+    """A recall answer is the list exactly as the prompt writes it, and the list sits at many
+    distances from the end of the prompt (a copy by position cannot answer them all)."""
+    spec = CorpusSpec(weights=(("recall", 1.0),))
+    examples = corpus(spec, 0, 400)
+    assert all(e.kind == "recall" and e.answer in e.prompt and e.answer.strip() for e in examples)
+    gaps = {len(e.prompt) - e.prompt.index(e.answer) for e in examples}
+    assert len(gaps) > 100 and max(gaps) - min(gaps) > 300
+    assert any(e.prompt.index(e.answer) > len(e.prompt) // 2 for e in examples)  # question first, list last
+
+
 def test_diverse_rules_never_are_task_rules_and_fixed_is_the_ablation():
     rng = random.Random(0)
     drawn = {pgp.draw_rule(rng) for _ in range(3000)}
@@ -109,6 +121,24 @@ def test_diverse_rules_never_are_task_rules_and_fixed_is_the_ablation():
     assert {pgp.draw_rule(rng, "fixed") for _ in range(10)} == {(10, 10, 10)}
     with pytest.raises(ValueError, match="'diverse', 'fixed'"):
         CorpusSpec(rules="random")
+
+
+def test_rule_mix_sets_the_shares_of_distinct_equal_and_paired_rules():
+    rng = random.Random(0)
+    kinds = collections.Counter(len(set(pgp.draw_rule(rng, mix=(0.8, 0.1, 0.1)))) for _ in range(4000))
+    assert abs(kinds[3] / 4000 - 0.8) < 0.03 and abs(kinds[1] / 4000 - 0.1) < 0.02
+    assert {len(set(pgp.draw_rule(rng, mix=(1, 0, 0)))) for _ in range(500)} == {3}
+    # the corpus passes it on: under distinct-only rules no all-equal sentence is ever stated
+    weights = (("rule_reading", 0.5), ("card_puzzle", 0.5))
+    all_equal = re.compile(r"count as '\d+'[^,]")
+    assert any(all_equal.search(e.prompt) for e in corpus(CorpusSpec(weights=weights), 0, 600))
+    assert not any(all_equal.search(e.prompt)
+                   for e in corpus(CorpusSpec(weights=weights, rule_mix=(1.0, 0.0, 0.0)), 0, 600))
+    # the default keeps the corpus (and so the cached base's id) as it was
+    assert corpus(CorpusSpec(), 0, 200) == corpus(CorpusSpec(rule_mix=pgp.RULE_MIX), 0, 200)
+    for bad in ((1.0, 0.0), (-1.0, 1.0, 1.0), (0.0, 0.0, 0.0)):
+        with pytest.raises(ValueError, match="rule_mix"):
+            CorpusSpec(rule_mix=bad)
 
 
 def test_rule_drills_read_every_hand_under_mostly_distinct_rules():
@@ -410,3 +440,40 @@ def test_the_pretrained_base_is_the_default():
     from sftrl_repro.models import load_policy
 
     assert inspect.signature(load_policy).parameters["base"].default == "pretrained"
+
+
+def test_copy_skills_tells_a_copy_by_content_from_one_by_position():
+    """``copy_skills`` scores scripted policies: one that answers every prompt right, one that copies
+    only when no aside moved the hand (a copy by position), one that answers nothing."""
+    from types import SimpleNamespace
+
+    from sftrl_repro.trainers.pretrain import copy_skills
+
+    answers = {}
+    for asides in (False, True):
+        for e in corpus(CorpusSpec(weights=(("rule_reading", 1.0),), asides=asides), 99, 600):  # copy_skills(n=30) reads the first 600
+            answers[e.prompt] = e.answer
+    for e in corpus(CorpusSpec(weights=(("recall", 1.0),)), 99, 60):
+        answers[e.prompt] = e.answer
+    moved = tuple(pgp.ASIDES) + ("Remember: ",)
+
+    class Scripted:
+        def __init__(self, mode):
+            self.mode = mode
+
+        def generate(self, convs, images=None, **kwargs):
+            texts = []
+            for conv in convs:
+                prompt = conv[0]["content"]
+                right = answers[prompt]
+                if self.mode == "position" and (any(m in prompt for m in moved) or "Repeat" in prompt):
+                    right = "'A'"
+                texts.append(right if self.mode != "none" else "")
+            return SimpleNamespace(texts=texts)
+
+    perfect = copy_skills(Scripted("all"), n=30)
+    assert perfect == {"hand_copy_plain": 1.0, "hand_copy_asides": 1.0, "recall": 1.0}
+    positional = copy_skills(Scripted("position"), n=30)
+    assert positional["hand_copy_plain"] == 1.0 and 0.0 < positional["hand_copy_asides"] < 1.0
+    assert positional["recall"] == 0.0
+    assert copy_skills(Scripted("none"), n=30) == {"hand_copy_plain": 0.0, "hand_copy_asides": 0.0, "recall": 0.0}

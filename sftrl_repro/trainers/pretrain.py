@@ -191,7 +191,7 @@ class PretrainConfig:
 #: of its hash) while they hold the default, so that the older runs keep their ids.
 _LATER_DEFAULTS = {"cross_gate_init": None, "make_t_draw": "random", "asides": False, "card_layout": "random",
                    "encoder_steps": 0, "encoder_batch": 64, "encoder_lr": 1e-3, "reader_steps": 0, "reader_batch": 16,
-                   "reader_lr": 3e-3}
+                   "reader_lr": 3e-3, "rule_mix": (0.55, 0.25, 0.2)}
 
 
 def _drop_later_defaults(d: Any) -> Any:
@@ -723,7 +723,7 @@ def base_summary(run: Run) -> dict[str, Any]:
 
 __all__ = ["BASE_SPEC", "RECIPES", "DEFAULT_RECIPE", "VISION_RECIPES", "DEFAULT_VISION_RECIPE", "ENCODER_STEPS",
            "CardSlotHead", "warm_up_encoder", "card_rows", "PretrainConfig", "arithmetic_config", "default_config", "pretrain_base", "pretrained_base",
-           "text_batch", "vision_batch", "encode_example", "copy_text_into_vision", "base_summary"]
+           "text_batch", "vision_batch", "encode_example", "text_skills", "copy_skills", "vision_skills", "copy_text_into_vision", "base_summary"]
 
 
 # -------------------------------------------------------------------------------------- base skills
@@ -805,6 +805,32 @@ def text_skills(policy, n: int = 200, seed: int = 12345) -> dict[str, float]:
         pairs = [(a, t) for (p, t), a in zip(routes, answers) if words in p]
         out[f"route_{vocab}"] = (sum(parse_virl_answer(a).action == parse_virl_answer(t).action for a, t in pairs)
                                  / max(1, len(pairs)))
+    return out
+
+
+def copy_skills(policy, n: int = 60, seed: int = 99) -> dict[str, float]:
+    """Does the model copy a hand by its content or by its position? Greedy, on the corpus's own
+    ``"cards"``/``"number"`` rule-reading prompts (fresh draws):
+
+    * ``hand_copy_plain``: share of answers whose ``"cards"`` line is the hand, prompts as the
+      default corpus writes them (the hand at a fixed distance from the question);
+    * ``hand_copy_asides``: the same with 0-3 aside sentences between the hand and the question
+      (:func:`~sftrl_repro.data.pretrain.gp.asides`): a copy by position fails here, one by content not;
+    * ``recall``: share of :func:`~sftrl_repro.data.pretrain.recall.recall` lists copied exactly.
+
+    Measured (README, "The tiny base"): the default text base 59 / 15 of 60 (plain / asides), recall 0.
+    """
+    from sftrl_repro.data.pretrain import corpus
+
+    out: dict[str, float] = {}
+    for name, asides in (("hand_copy_plain", False), ("hand_copy_asides", True)):
+        spec = CorpusSpec(weights=(("rule_reading", 1.0),), asides=asides)
+        examples = [e for e in corpus(spec, seed, 20 * n) if e.answer.startswith('"cards"')][:n]
+        answers = _answers(policy, [e.prompt for e in examples], max_new_tokens=40)
+        out[name] = sum(a.split("\n")[0].strip() == e.answer.split("\n")[0] for e, a in zip(examples, answers)) / len(examples)
+    examples = corpus(CorpusSpec(weights=(("recall", 1.0),)), seed, n)
+    answers = _answers(policy, [e.prompt for e in examples], max_new_tokens=48)
+    out["recall"] = sum(a.strip() == e.answer for e, a in zip(examples, answers)) / n
     return out
 
 

@@ -19,6 +19,8 @@ What the corpus holds (``kind``: generator; see each module's docstring):
                     (:func:`.gp.card_puzzle`)
 ``route``           numbered directions, history, current observation -> the V-IRL answer object,
                     in 3 action vocabularies x 3 syntaxes (:func:`.virl.route_example`)
+``recall``          (not in the default mix) a list behind 0-8 filler sentences -> the list again
+                    (:func:`.recall.recall`): copying by content, not by position
 ``card_caption``    (vision) an image of 1-4 cards on a random background -> ranks, numbers under a
                     stated rule, or the answer object for a target other than 24
 ``street_scene``    (vision) a 2x2 street-view grid of a pretraining city -> landmark per view,
@@ -35,10 +37,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from sftrl_repro.data.pretrain import gp, virl
+from sftrl_repro.data.pretrain import gp, recall, virl
 from sftrl_repro.utils.params import check_choice
 
-TEXT_KINDS = ("rule_reading", "rule_drill", "make_t", "make_t_sheet", "card_puzzle", "route")
+TEXT_KINDS = ("rule_reading", "rule_drill", "make_t", "make_t_sheet", "card_puzzle", "route", "recall")
 VISION_KINDS = ("card_caption", "street_scene")
 KINDS = TEXT_KINDS + VISION_KINDS
 
@@ -61,6 +63,8 @@ class CorpusSpec:
         card_layout: how ``card_caption`` images lay their cards out (:data:`.vision.CARD_LAYOUTS`):
             ``'random'`` (each card its own gap and height) or ``'mixed'`` (half of the 4-card
             images the standard row of four equal cards on another background, :func:`.vision.card_row_image`).
+        rule_mix: shares of ``'diverse'`` rules with three distinct values, all equal, two equal
+            (:func:`.gp.draw_rule`), for ``rule_reading`` and ``card_puzzle``.
     """
 
     weights: tuple[tuple[str, float], ...] = (
@@ -71,6 +75,7 @@ class CorpusSpec:
     make_t_draw: str = "random"
     asides: bool = False
     card_layout: str = "random"
+    rule_mix: tuple[float, float, float] = gp.RULE_MIX
 
     def __post_init__(self) -> None:
         for kind, w in self.weights:
@@ -80,6 +85,9 @@ class CorpusSpec:
         check_choice("rules", self.rules, gp.RULE_DIVERSITY)
         check_choice("make_t_draw", self.make_t_draw, gp.MAKE_T_DRAWS)
         check_choice("card_layout", self.card_layout, ("random", "mixed"))
+        if len(self.rule_mix) != 3 or min(self.rule_mix) < 0 or sum(self.rule_mix) <= 0:
+            raise ValueError(f"rule_mix={self.rule_mix!r} is not valid; give three shares >= 0 (distinct, "
+                             "all equal, two equal) with a positive sum")
 
 
 #: The text base's corpus (the default recipe, ``'single'``); the vision base trains on
@@ -125,7 +133,7 @@ def example_at(spec: CorpusSpec, seed: int, index: int) -> Example:
     rng = random.Random((int(seed) << 40) + int(index))
     kind = _draw_kind(spec, rng)
     if kind == "rule_reading":
-        return Example(kind, *gp.rule_reading(rng, spec.rules, asides=spec.asides))
+        return Example(kind, *gp.rule_reading(rng, spec.rules, asides=spec.asides, rule_mix=spec.rule_mix))
     if kind == "rule_drill":
         return Example(kind, *gp.rule_drill(rng))
     if kind == "make_t":
@@ -133,9 +141,11 @@ def example_at(spec: CorpusSpec, seed: int, index: int) -> Example:
     if kind == "make_t_sheet":
         return Example(kind, *gp.make_t_sheet(rng, p24=spec.p24))
     if kind == "card_puzzle":
-        return Example(kind, *gp.card_puzzle(rng, spec.rules, asides=spec.asides))
+        return Example(kind, *gp.card_puzzle(rng, spec.rules, asides=spec.asides, rule_mix=spec.rule_mix))
     if kind == "route":
         return Example(kind, *virl.route_example(rng))
+    if kind == "recall":
+        return Example(kind, *recall.recall(rng))
     from sftrl_repro.data.pretrain import vision
 
     if kind == "card_caption":

@@ -43,15 +43,26 @@ MAKE_T_TARGETS: tuple[int, ...] = tuple(range(2, 49))
 MAKE_T_DRAWS = ("random", "solvable")
 
 
-def draw_rule(rng: random.Random, diversity: str = "diverse") -> tuple[int, int, int]:
-    """J/Q/K values of a random rule (never a task rule when ``'diverse'``)."""
+#: Default shares of ``'diverse'`` rules with three distinct values, all three equal, two equal.
+RULE_MIX: tuple[float, float, float] = (0.55, 0.25, 0.2)
+
+
+def draw_rule(rng: random.Random, diversity: str = "diverse",
+              mix: tuple[float, float, float] = RULE_MIX) -> tuple[int, int, int]:
+    """J/Q/K values of a random rule (never a task rule when ``'diverse'``).
+
+    ``mix``: shares of rules with three distinct values, all equal, two equal (normalised). All-equal
+    rules reward a shortcut (answer the last value the sentence names for every face card); the
+    default base took it (measured: 13 for J, Q and K alike under the 11/12/13 sentence)."""
     if diversity == "fixed":
         return (10, 10, 10)
+    total = sum(mix)
+    distinct, equal = mix[0] / total, (mix[0] + mix[1]) / total
     while True:
         kind = rng.random()
-        if kind < 0.55:
+        if kind < distinct:
             values = tuple(rng.sample(range(1, 14), 3))
-        elif kind < 0.8:
+        elif kind < equal:
             values = (rng.randint(1, 13),) * 3
         else:
             a, b = rng.sample(range(1, 14), 2)
@@ -123,9 +134,11 @@ def asides(rng: random.Random, rule: str) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def rule_reading(rng: random.Random, diversity: str = "diverse", asides: bool = False) -> tuple[str, str]:
-    """A stated rule and four cards -> their numbers (``asides``: see :func:`asides`)."""
-    values = draw_rule(rng, diversity)
+def rule_reading(rng: random.Random, diversity: str = "diverse", asides: bool = False,
+                 rule_mix: tuple[float, float, float] = RULE_MIX) -> tuple[str, str]:
+    """A stated rule and four cards -> their numbers (``asides``: see :func:`asides`; ``rule_mix``:
+    see :func:`draw_rule`)."""
+    values = draw_rule(rng, diversity, rule_mix)
     cards = draw_cards(rng)
     numbers = [rank_values(values)[c] for c in cards]
     rule = rule_sentence(values, rng)
@@ -256,10 +269,11 @@ def make_t_sheet(rng: random.Random, p24: float = 0.4, size: tuple[int, int] = (
     return prompt, "\n".join(f"{i + 1}. {f}={t}" for i, (_, t, f) in enumerate(puzzles))
 
 
-def card_puzzle(rng: random.Random, diversity: str = "diverse", asides: bool = False) -> tuple[str, str]:
+def card_puzzle(rng: random.Random, diversity: str = "diverse", asides: bool = False,
+                rule_mix: tuple[float, float, float] = RULE_MIX) -> tuple[str, str]:
     """A stated rule, four cards and a target other than 24 -> the GeneralPoints answer object
-    (``asides``: see :func:`asides`)."""
-    values = draw_rule(rng, diversity)
+    (``asides``: see :func:`asides`; ``rule_mix``: see :func:`draw_rule`)."""
+    values = draw_rule(rng, diversity, rule_mix)
     table = rank_values(values)
     while True:
         cards = draw_cards(rng)
