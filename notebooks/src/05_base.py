@@ -29,6 +29,9 @@
 # * **zero-shot on the task prompt** (never seen): success and the `"number"` field under the
 #   stated rule;
 # * **route following**: action accuracy per action vocabulary;
+# * **copying**: the hand copied from the corpus's own prompts as trained and with 0-3 aside
+#   sentences moving it (a copy by position fails there, one by content does not), and lists
+#   copied back from behind filler sentences (`recall`);
 # * **recognition** (vision): the 4 ranks of a card image, on the corpus's own images and on the
 #   task's green-table images (black suits = ID, red = visual OOD);
 #
@@ -54,6 +57,7 @@ from sftrl_repro.paths import results_dir, runs_dir
 from sftrl_repro.trainers.pretrain import (
     BASE_DIR,
     base_summary,
+    copy_skills,
     default_config,
     pretrain_base,
     text_skills,
@@ -102,6 +106,18 @@ skills = text_skills(text_base, n=n)
 rows += [{"base": "text", "skill": k, "value": v, "n": n} for k, v in skills.items()]
 print(f"measured in {time.perf_counter() - start:.0f} s")
 pd.Series(skills).round(3).to_frame("text base")
+
+# %% [markdown]
+# ## Copying: by content or by position?
+# Both tasks copy from a long prompt (the hand into `"cards"`, the instruction into
+# `"current instruction"`). If the base copies the hand only where it sat in training, a prompt
+# that moves it (the rule-OOD sentence is longer than the ID one) breaks the copy before any rule
+# is read.
+
+# %%
+copying = copy_skills(text_base, n=4 if smoke else 60)
+rows += [{"base": "text", "skill": k, "value": v, "n": 4 if smoke else 60} for k, v in copying.items()]
+pd.Series(copying).round(3).to_frame("text base")
 
 # %% [markdown]
 # ## Ablation: no diverse-rule data
