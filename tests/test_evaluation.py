@@ -233,3 +233,43 @@ def test_an_experiment_asking_for_more_routes_than_vln_mini_has_plays_all_18():
 
     rows = evaluate_policy(Forward(), RLExperiment(task="virl", variant="vl", eval_n=20, splits=("visual_ood",)))
     assert [(r["split"], r["episodes"]) for r in rows] == [("visual_ood", 18)]
+
+
+class MixedGP(ScriptedGP):
+    """Solves some hands at once, some at the second attempt, and misreads the rest forever
+    (decided by the hand), so that every metric varies across episodes."""
+
+    def generate(self, conversations, images=None, **kw):
+        answers = []
+        for c in conversations:
+            cards, rule = _hand(c)
+            kind = sum(map(ord, "".join(cards))) % 3
+            values = card_values(cards, rule)
+            if kind == 2 or (kind == 1 and len(c) == 1):
+                seen = [("K" if cards[0] != "K" else "A"), *cards[1:]] if kind == 2 else cards
+                answers.append(gp_answer(seen, values, "-".join(map(str, values))))
+            else:
+                answers.append(oracle_answer(c))
+        return Answers(answers)
+
+
+def test_a_larger_evaluation_is_a_smaller_one_plus_its_remaining_episodes_merged_exactly():
+    from sftrl_repro.experiments.eval_cache import merge_rows
+    from sftrl_repro.experiments.rl import EVAL_KEYS
+
+    def row(**kw):
+        r = evaluate(MixedGP(), "gp", "id", **kw)
+        return {"split": "id", **{k: r[k] for k in EVAL_KEYS if k in r}}
+
+    whole, head, rest = row(n=40), row(n=17), row(n=40, first=17)
+    assert head["episodes"] == 17 and rest["episodes"] == 23
+    assert 0 < whole["success"] < 1 and 0 < whole["first_attempt_success"] < whole["success"] < 1
+    assert 0 < whole["recognition"] < 1 and head["success"] != rest["success"]
+    merged = merge_rows(head, rest)
+    assert merged.keys() == whole.keys()
+    for key in whole:
+        assert merged[key] == pytest.approx(whole[key], abs=1e-12), key
+    with pytest.raises(ValueError, match=r"first=40 is not valid: an episode index in \[0, 40\)"):
+        evaluate(MixedGP(), "gp", "id", n=40, first=40)
+    with pytest.raises(ValueError, match="different splits"):
+        merge_rows(head, {**rest, "split": "rule_ood"})

@@ -65,7 +65,7 @@ def test_run_ids_and_hashes():
 def test_ppo_command_line_writes_the_run_layout_the_notebooks_read(tmp_path):
     import pytest
 
-    from sftrl_repro.experiments.rl import MissingRunError, RLExperiment, run_rl_experiment
+    from sftrl_repro.experiments.rl import MissingRunError, RLExperiment, eval_cache_dir, run_rl_experiment
     from sftrl_repro.models import load_policy
     from sftrl_repro.trainers.ppo import main
 
@@ -79,17 +79,68 @@ def test_ppo_command_line_writes_the_run_layout_the_notebooks_read(tmp_path):
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [m["update"] for m in metrics] == [1, 2] and all(m["lr"] > 0 for m in metrics)
     assert (run_dir / "DONE").is_file() and (run_dir / "checkpoints" / "step_000002" / "policy" / "config.json").is_file()
-    assert sorted(p.name for p in (run_dir / "eval").iterdir()) == ["update_0000.json", "update_0002.json"]
+    exp = RLExperiment(task="gp", variant="l", scale="tiny", updates=2, eval_n=2, splits=("id",))
+    assert sorted(p.name for p in eval_cache_dir(run_dir, exp).iterdir()) == ["update_0000.json", "update_0002.json"]
     assert list(table["method"]) == ["init", "rl"] and list(table["update"]) == [0, 2]
     assert "eval_id_success" in metrics[1] and "eval_id_success" not in metrics[0]
     # The notebooks' read-only path gives the same table; a missing run names its command.
-    exp = RLExperiment(task="gp", variant="l", scale="tiny", updates=2, eval_n=2, splits=("id",))
     assert run_rl_experiment(exp, run_dir=run_dir, train=False).equals(table)
     with pytest.raises(MissingRunError, match="python -m sftrl_repro.trainers.ppo --scale tiny"):
         run_rl_experiment(exp, run_dir=tmp_path / "nothing", train=False)
     paper = RLExperiment(task="gp", variant="l", scale="paper", updates=20, sft_steps=1600, eval_n=234)
     with pytest.raises(MissingRunError, match="sbatch scripts/slurm/ppo.sbatch gp l 0"):
         run_rl_experiment(paper, run_dir=tmp_path / "nothing", train=False)
+
+
+def test_a_ppo_run_evaluated_with_more_episodes_keeps_its_training_and_plays_only_the_new_ones(tmp_path):
+    import shutil
+
+    from sftrl_repro.experiments import rl
+    from sftrl_repro.experiments.rl import RLExperiment, adopt_legacy_layout, eval_cache_dir, run_rl_experiment
+    from sftrl_repro.models import load_policy
+
+    load_policy("tiny", "language", seed=0, base="random").save(tmp_path / "init")
+    small = {"transitions_per_update": 4, "num_envs": 2, "max_new_tokens": 6, "checkpoint_every": 2}
+    exp = RLExperiment(task="gp", variant="l", scale="tiny", updates=2, eval_n=2, splits=("id",),
+                       init=str(tmp_path / "init"), ppo_overrides=small, eval_max_new_tokens=6, eval_greedy=True)
+    run_dir = tmp_path / "run"
+    first = run_rl_experiment(exp, run_dir=run_dir, progress=False)
+    log = (run_dir / "metrics.jsonl").read_text()
+    played = []
+    real = rl.evaluate_policy
+
+    def counting(policy, e, *args, done=None, **kwargs):
+        played.append({s: r["episodes"] for s, r in (done or {}).items()})
+        return real(policy, e, *args, done=done, **kwargs)
+
+    rl.evaluate_policy = counting
+    try:
+        more = RLExperiment(**{**exp.__dict__, "eval_n": 3})
+        grown = run_rl_experiment(more, run_dir=run_dir, progress=False)
+    finally:
+        rl.evaluate_policy = real
+    assert (run_dir / "metrics.jsonl").read_text() == log  # not retrained
+    assert played == [{"id": 2}, {"id": 2}]  # the init and update 2, each from its 2 earlier episodes
+    assert list(grown["episodes"]) == [3, 3] and list(first["episodes"]) == [2, 2]
+    assert sorted(p.name for p in (run_dir / "eval").iterdir()) == sorted(
+        [eval_cache_dir(run_dir, exp).name, eval_cache_dir(run_dir, more).name])
+    # The same 3 episodes evaluated at once give the same rows (greedy float32 here).
+    fresh = tmp_path / "fresh"
+    shutil.copytree(run_dir, fresh)
+    shutil.rmtree(fresh / "eval")
+    assert run_rl_experiment(more, run_dir=fresh, progress=False).equals(grown)
+    # A folder of an earlier release (protocol in config.json, evaluations in eval/) is adopted as is.
+    legacy = tmp_path / "legacy"
+    shutil.copytree(run_dir, legacy)
+    shutil.rmtree(legacy / "eval")
+    shutil.copytree(eval_cache_dir(run_dir, exp), legacy / "eval")
+    config = json.loads((legacy / "config.json").read_text())
+    config["experiment"].update(eval_n=2, splits=["id"], eval_max_new_tokens=6, eval_greedy=True,
+                                eval_dtype="bfloat16")
+    (legacy / "config.json").write_text(json.dumps(config))
+    assert run_rl_experiment(exp, run_dir=legacy, train=False).equals(first)
+    assert not adopt_legacy_layout(legacy)  # once only
+    assert json.loads((legacy / "config.json").read_text()) == json.loads((run_dir / "config.json").read_text())
 
 
 def test_sft_command_line_writes_its_run_folder_and_checkpoint_evaluations(tmp_path):

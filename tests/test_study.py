@@ -12,7 +12,7 @@ from sftrl_repro.experiments.study import COLUMNS, StudyConfig, run_study, study
 def test_config_validates_and_places_checkpoints():
     config = StudyConfig(init_steps=60, sft_steps=300, sft_checkpoints=4)
     assert config.sft_save_steps == (60, 120, 180, 240, 300)
-    assert config.eval_n == 500 and StudyConfig(task="virl").eval_n == 200
+    assert config.eval_n == 1000 and StudyConfig(task="virl").eval_n == 200
     assert StudyConfig(variant="vl").splits == ("id", "rule_ood", "visual_ood")
     with pytest.raises(ValueError, match="sft_steps"):
         StudyConfig(init_steps=10, sft_steps=10)
@@ -41,6 +41,18 @@ def test_one_seed_runs_both_arms_from_one_init(tmp_path, monkeypatch):
     # rerun reads everything back from the cache, identically
     again = run_study(config, root=tmp_path / "study", progress=False)
     pd.testing.assert_frame_equal(frame, again)
+    # more episodes per split: only the new ones are played (3 checkpoints x 2 splits x 2), and the
+    # PPO run is not retrained
+    import sftrl_repro.evaluation as evaluation
+
+    played, real = [], evaluation.evaluate
+    monkeypatch.setattr(evaluation, "evaluate", lambda *a, n, first=0, **k: played.append(n - first) or real(
+        *a, n=n, first=first, **k))
+    log = (tmp_path / "study" / config.run_id / "ppo" / "metrics.jsonl").read_text()
+    grown = run_study(StudyConfig(**{**config.__dict__, "eval_n": 6}), root=tmp_path / "study", progress=False)
+    assert played == [2] * 6 and (grown["n_episodes"] == 6).all()
+    assert (tmp_path / "study" / config.run_id / "ppo" / "metrics.jsonl").read_text() == log
+    monkeypatch.setattr(evaluation, "evaluate", real)
     path = write_study_results(frame)
     assert path == study_results_path("gp", "l") and path.is_file()
     from sftrl_repro.experiments.study import study_examples

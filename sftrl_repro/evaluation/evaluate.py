@@ -90,6 +90,7 @@ def evaluate(
     accelerator: Any = None,
     refill: bool = False,
     reuse_turns: bool = True,
+    first: int = 0,
     **env_overrides: Any,
 ) -> dict[str, Any] | tuple[dict[str, Any], list[Transition]]:
     """Evaluate ``policy`` on one split with the paper's protocol (see ``evaluation.splits``).
@@ -115,12 +116,20 @@ def evaluate(
         refill: refill a finished episode's slot at once (``False``: waves of ``num_envs``).
         reuse_turns: keep each episode's keys/values between its attempts (policies with
             ``reuses_turns``; same answers, see :func:`~sftrl_repro.trainers.rollout.collect`).
+        first: play episodes ``first .. n-1`` of the split only (the row is over those): the rest of
+            an evaluation of ``first`` episodes, with the same episodes and sampling keys (the
+            episode list is prefix-stable; see ``experiments.eval_cache``).
 
     Returns:
         The metrics row (dict), or ``(row, transitions)``.
     """
     spec = eval_spec(task, split, modality, n=n, seed=seed, verify_iter=verify_iter, image_size=image_size,
                      reward_mode=reward_mode, **env_overrides)
+    if not isinstance(first, int) or isinstance(first, bool) or not 0 <= first < len(spec.seeds):
+        raise ValueError(f"first={first!r} is not valid: an episode index in [0, {len(spec.seeds)})")
+    if first:
+        spec.seeds = spec.seeds[first:]
+        spec.options = None if spec.options is None else spec.options[first:]
     temperature = 0.0 if greedy else temperature
     world = accelerator.num_processes if accelerator is not None else 1
     rank = accelerator.process_index if world > 1 else 0

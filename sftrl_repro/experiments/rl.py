@@ -19,7 +19,9 @@ notebooks', so a run made on a cluster is read back by the notebooks unchanged. 
                                      PPO diagnostics, compute (D_init included), eval_<split>_success
     checkpoints/step_000001/         state/ (weights, critic, optimizer: resume), policy/ (HF folder),
                                      value_head.pt
-    eval/update_0000.json            the init's evaluation rows (one per split), then one per checkpoint
+    eval/<protocol>/update_0000.json the init's evaluation rows (one per split), then one per checkpoint,
+                                     per evaluation protocol (``experiments.eval_cache``: a larger
+                                     ``eval_n`` plays only the new episodes)
     DONE                             written last
 
 With ``train=False`` (the paper scale in the notebooks) nothing is trained: a missing or
@@ -210,13 +212,18 @@ def init_meter(policy, task: str, record):
     return meter
 
 
-def evaluate_policy(policy, exp: RLExperiment, accelerator=None, progress: str | None = None) -> list[dict[str, Any]]:
+def evaluate_policy(policy, exp: RLExperiment, accelerator=None, progress: str | None = None, *,
+                    done: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The experiment's evaluation protocol on one policy: one row (dict) per split.
 
-    ``progress``: show a bar per split, described by this text and the split's name."""
+    ``progress``: show a bar per split, described by this text and the split's name. ``done``:
+    ``{split: row}`` of an evaluation of the same policy with fewer episodes (a smaller ``eval_n``,
+    same protocol otherwise): only the episodes after its ``episodes`` are played, and the rows
+    merged exactly (:func:`~sftrl_repro.experiments.eval_cache.merge_rows`)."""
     import torch
 
     from sftrl_repro.evaluation import evaluate, split_episodes
+    from sftrl_repro.experiments.eval_cache import merge_rows
     from sftrl_repro.trainers.sft import image_size_for
 
     if policy is not None and hasattr(policy, "cast"):
@@ -224,11 +231,20 @@ def evaluate_policy(policy, exp: RLExperiment, accelerator=None, progress: str |
     rows = []
     for split in exp.splits:
         n = split_episodes(exp.task, split, exp.eval_n)  # V-IRL visual OOD: its 18 routes at most
-        row = evaluate(policy, exp.task, split, exp.modality, n=n, num_envs=min(n, 64),
+        earlier = (done or {}).get(split)
+        first = int(earlier["episodes"]) if earlier else 0
+        if first > n:
+            raise ValueError(f"the earlier evaluation of {split!r} has {first} episodes, more than the {n} asked for")
+        if first == n:
+            rows.append(earlier)
+            continue
+        row = evaluate(policy, exp.task, split, exp.modality, n=n, first=first, num_envs=min(n - first, 64),
                        image_size=image_size_for(exp.scale, exp.task), max_new_tokens=exp.eval_max_new_tokens,
                        greedy=exp.eval_greedy, accelerator=accelerator,
-                       progress=f"{progress} {split}" if progress else False)
-        rows.append({"split": split, **{k: row[k] for k in EVAL_KEYS if k in row}})
+                       progress=f"{progress} {split}" + (f" (episodes {first}-{n - 1})" if first else "")
+                       if progress else False)
+        row = {"split": split, **{k: row[k] for k in EVAL_KEYS if k in row}}
+        rows.append(merge_rows(earlier, row) if earlier else row)
     return rows
 
 
@@ -250,6 +266,7 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, run_
     Under ``accelerate launch`` every process takes part (rollouts, training and evaluation are
     shared); the model is placed on each process's device.
     """
+    from sftrl_repro.experiments.eval_cache import cached_evaluation, protocol
     from sftrl_repro.experiments.runs import Run
 
     path = Path(run_dir) if run_dir is not None else (Path(root) if root is not None else runs_dir() / "ppo") / exp.run_id
@@ -260,7 +277,11 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, run_
                 f"the PPO run {path} is {state}; make it with\n  {exp.command()}"
                 + (f"\nor on the cluster: sbatch scripts/slurm/ppo.sbatch {exp.task} {exp.variant} {exp.seed}"
                    if exp.scale == "paper" else ""))
-        return _read_table(path)
+        adopt_legacy_layout(path)
+        if not (eval_cache_dir(path, exp) / "update_0000.json").is_file():
+            raise MissingRunError(f"the PPO run {path} has no evaluations under this protocol "
+                                  f"({json.dumps(protocol(exp))}); make them with\n  {exp.command()}")
+        return _read_table(path, exp)
     from accelerate import Accelerator
 
     from sftrl_repro.models import load_policy
@@ -275,16 +296,18 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, run_
                               f"(scripts/slurm/sft.sbatch {exp.task} {exp.variant} {exp.seed}) or pass another init")
     record = find_sft_record(init_path)
     config = exp.ppo_config()
-    run = Run(path.name, {"experiment": asdict(exp), "ppo": config.to_dict(), "init": str(init_path)}, root=path.parent)
-    eval_dir = run.path / "eval"
+    run_config = {"experiment": training_fields(exp), "ppo": config.to_dict(), "init": str(init_path)}
+    if accelerator.is_main_process:
+        adopt_legacy_layout(path)
+    accelerator.wait_for_everyone()
+    run = Run(path.name, run_config, root=path.parent)
 
     def cached_eval(policy, update: int) -> list[dict[str, Any]]:
-        file = eval_dir / f"update_{update:04d}.json"
-        if file.is_file():
-            return json.loads(file.read_text())
-        rows = evaluate_policy(policy, exp, accelerator, progress=f"eval {exp.run_id} update {update}" if progress else None)
-        if accelerator.is_main_process:
-            write_json_atomic(file, rows)
+        rows = cached_evaluation(
+            run.path / "eval", f"update_{update:04d}.json", protocol(exp),
+            lambda done: evaluate_policy(policy, exp, accelerator, done=done,
+                                         progress=f"eval {exp.run_id} update {update}" if progress else None),
+            write=accelerator.is_main_process)
         accelerator.wait_for_everyone()
         return rows
 
@@ -300,11 +323,17 @@ def run_rl_experiment(exp: RLExperiment, *, root: str | Path | None = None, run_
 
         PPOTrainer(policy, config, run, compute_meter=meter, evaluate=evaluate_hook, accelerator=accelerator,
                    progress=progress).train()
+    # A finished run evaluated under a new protocol (say more episodes): each checkpoint from its
+    # saved policy (the training evaluates a checkpoint before saving it, so nothing else is missing).
+    for step in run.checkpoints():
+        if not (eval_cache_dir(run.path, exp) / f"update_{step:04d}.json").is_file():
+            cached_eval(load_policy(exp.scale, exp.modality, checkpoint=run.checkpoint_dir(step) / "policy",
+                                    device=accelerator.device, **kwargs), step)
     if accelerator.is_main_process:
         write_json_atomic(run.path / "init.json", {"path": str(init_path), "gflops": init_gflops,
                                                    "d_init_known": record is not None})
     accelerator.wait_for_everyone()
-    return _read_table(run.path)
+    return _read_table(run.path, exp)
 
 
 def _cuda() -> bool:
@@ -313,11 +342,56 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    """The (checkpoint, split) table of a run folder: the init's rows, then each checkpoint's."""
+def training_fields(exp: RLExperiment) -> dict[str, Any]:
+    """What a PPO run of ``exp`` is: the experiment without its evaluation protocol (a run folder's
+    identity; evaluating it another way reuses the training and caches the evaluations apart,
+    ``eval/<protocol hash>/``, :mod:`~sftrl_repro.experiments.eval_cache`)."""
+    from sftrl_repro.experiments.eval_cache import PROTOCOL_FIELDS
+
+    return {k: v for k, v in asdict(exp).items() if k not in PROTOCOL_FIELDS}
+
+
+def eval_cache_dir(run_dir: str | Path, exp: RLExperiment) -> Path:
+    """``<run_dir>/eval/<protocol hash>``: the evaluations of a PPO run under ``exp``'s protocol
+    (``update_0000.json`` the init's, then one per checkpoint)."""
+    from sftrl_repro.experiments.eval_cache import protocol, protocol_dir
+
+    return protocol_dir(Path(run_dir) / "eval", protocol(exp))
+
+
+def adopt_legacy_layout(run_dir: str | Path) -> bool:
+    """Bring a PPO run folder of an earlier release to today's layout; ``True`` if it did.
+
+    Earlier releases kept the evaluation protocol in the run's ``config.json`` (so a new protocol
+    refused the finished training) and the evaluations in ``eval/update_<k>.json``. Such a folder
+    gets its evaluations moved to ``eval/<hash of the stored protocol>/`` (the protocol that made
+    them) and the protocol removed from its config: the same training, read by today's code, which
+    still refuses it if the training differs (:class:`~sftrl_repro.experiments.runs.Run`)."""
+    from sftrl_repro.experiments.eval_cache import PROTOCOL_FIELDS, protocol_dir
+    from sftrl_repro.experiments.runs import CONFIG_FILE
+
+    file = Path(run_dir) / CONFIG_FILE
+    if not file.is_file():
+        return False
+    stored = json.loads(file.read_text())
+    experiment = stored.get("experiment")
+    if not isinstance(experiment, dict) or not all(k in experiment for k in PROTOCOL_FIELDS):
+        return False
+    target = protocol_dir(Path(run_dir) / "eval", {k: experiment[k] for k in PROTOCOL_FIELDS})
+    target.mkdir(parents=True, exist_ok=True)
+    for old in sorted((Path(run_dir) / "eval").glob("update_*.json")):
+        old.replace(target / old.name)
+    trimmed = {**stored, "experiment": {k: v for k, v in experiment.items() if k not in PROTOCOL_FIELDS}}
+    write_json_atomic(file, trimmed)
+    return True
+
+
+def _read_table(path: Path, exp: RLExperiment) -> pd.DataFrame:
+    """The (checkpoint, split) table of a run folder under ``exp``'s evaluation protocol: the
+    init's rows, then each evaluated checkpoint's."""
     from sftrl_repro.experiments.runs import METRICS_FILE
 
-    eval_dir = path / "eval"
+    eval_dir = eval_cache_dir(path, exp)
     init = json.loads((path / "init.json").read_text()) if (path / "init.json").is_file() else {}
     table = []
     if (eval_dir / "update_0000.json").is_file():

@@ -50,10 +50,11 @@ COLUMNS = ("task", "variant", "scale", "method", "seed", "step", "gflops", "spli
            "first_attempt_success")
 
 #: Episodes per split and checkpoint below the paper scale (the paper's 234 hands / 48 routes are too
-#: few to see OOD differences of a few points: SE 2-3 points at 10-20%). GP: 500 hands (SE <= 2.2
-#: points, 1.3 at 10%), because a tiny GP evaluation costs ~0.3 s per hand and core (5 sampled
-#: attempts with a growing conversation); ``eval_n=1000`` halves the SE's square and doubles the time.
-POWERED_EVAL_N = {"gp": 500, "virl": 200}
+#: few to see OOD differences of a few points: SE 2-3 points at 10-20%). GP: 1000 hands (SE <= 1.6
+#: points, 0.9 at 10%, 0.7 at 5%); V-IRL: 200 routes (V-IRL-VL's visual OOD split: its 18 routes).
+#: A tiny GP evaluation costs ~0.2 s per hand and core (5 sampled attempts with a growing
+#: conversation); a cached evaluation with fewer hands is extended, not redone (``eval_cache``).
+POWERED_EVAL_N = {"gp": 1000, "virl": 200}
 
 
 #: ``(scale, task) -> (init_steps, sft_steps)``: where the init sits in the SFT run, chosen on
@@ -272,22 +273,30 @@ def evaluate_checkpoint(policy, config: StudyConfig, cache: Path, label: str = "
                         ) -> list[dict[str, Any]]:
     """Every split of ``config`` for one policy, with the RL arm's protocol; cached as JSON at ``cache``.
 
-    ``label`` names the checkpoint in the progress bar (e.g. ``'sft step 120'``)."""
+    ``cache`` is ``<folder>/<protocol hash>/<name>.json`` (:func:`eval_dir`'s layout): when it is
+    missing but ``<folder>`` holds the same checkpoint evaluated with fewer episodes under the same
+    protocol, only the new episodes are played and the rows merged
+    (:func:`~sftrl_repro.experiments.eval_cache.cached_evaluation`). ``policy`` may be ``None``
+    when the cache exists. ``label`` names the checkpoint in the progress bar (e.g. ``'sft step 120'``)."""
+    from sftrl_repro.experiments.eval_cache import cached_evaluation
     from sftrl_repro.experiments.rl import evaluate_policy
 
-    if cache.is_file():
+    cache, proto = Path(cache), eval_protocol(config)
+    text = f"eval {config.run_id} {label}".rstrip() if progress else None
+    if cache.parent.name != config_hash(proto):  # a cache file outside the protocol layout: no top-up
+        if not cache.is_file():
+            write_json_atomic(cache, evaluate_policy(policy, rl_experiment(config), progress=text))
         return json.loads(cache.read_text())
-    rows = evaluate_policy(policy, rl_experiment(config),
-                           progress=f"eval {config.run_id} {label}".rstrip() if progress else None)
-    write_json_atomic(cache, rows)
-    return rows
+    return cached_evaluation(cache.parent.parent, cache.name, proto,
+                             lambda done: evaluate_policy(policy, rl_experiment(config), done=done, progress=text))
 
 
 def eval_protocol(config: StudyConfig) -> dict[str, Any]:
     """The evaluation protocol of ``config`` (episodes, splits, answer cap, decoding, precision):
-    what a cached evaluation depends on."""
-    exp = rl_experiment(config)
-    return {k: getattr(exp, k) for k in ("eval_n", "splits", "eval_max_new_tokens", "eval_greedy", "eval_dtype")}
+    what a cached evaluation depends on (:data:`~sftrl_repro.experiments.eval_cache.PROTOCOL_FIELDS`)."""
+    from sftrl_repro.experiments.eval_cache import protocol
+
+    return protocol(rl_experiment(config))
 
 
 def eval_dir(config: StudyConfig, root: str | Path | None = None) -> Path:
@@ -349,7 +358,7 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
     SFT step); the SFT arm's steps continue the SFT run's; the RL arm's are PPO updates (1, 2, ...);
     ``gflops`` includes the init's compute in both arms.
     """
-    from sftrl_repro.experiments.rl import MissingRunError, run_rl_experiment
+    from sftrl_repro.experiments.rl import MissingRunError, adopt_legacy_layout, eval_cache_dir, run_rl_experiment
 
     cache = eval_dir(config, root)
     if not train and not (sft_dir(config, root) / "DONE").is_file():
@@ -365,7 +374,9 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
 
     # the RL arm from the same init; its update-0 evaluation is the init's, measured above
     rl_dir = ppo_dir(config, root)
-    init_eval = rl_dir / "eval" / "update_0000.json"
+    init_eval = eval_cache_dir(rl_dir, rl_experiment(config)) / "update_0000.json"
+    if train:
+        adopt_legacy_layout(rl_dir)
     if train and not init_eval.is_file():
         write_json_atomic(init_eval, evaluate_checkpoint(None, config, cache / f"sft_step_{init.step:06d}.json",
                                                          progress=False))

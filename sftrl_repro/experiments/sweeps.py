@@ -430,18 +430,18 @@ def run_rl_point(config: StudyConfig, start: Start, folder: Path, *, label: str,
                  command: str) -> list[dict[str, Any]]:
     """One PPO run of an RL sweep from ``start`` (``folder/ppo``): :data:`COLUMNS` rows (dicts) for
     the start (``init``, step = its SFT step) and every PPO checkpoint (``rl``, step = update)."""
-    from sftrl_repro.experiments.rl import MissingRunError, run_rl_experiment
+    from sftrl_repro.experiments.rl import MissingRunError, eval_cache_dir, run_rl_experiment
 
     run_dir = folder / "ppo"
+    exp = rl_experiment(config, str(start.path))
     # The start is evaluated once per seed, not once per point: its cached rows become a new run's
     # update-0 evaluation (only a new one: an existing folder may hold another start, which the run
     # machinery then refuses).
     if train and not run_dir.exists():
-        write_json_atomic(run_dir / "eval" / "update_0000.json",
+        write_json_atomic(eval_cache_dir(run_dir, exp) / "update_0000.json",
                           start_evaluation(start, config, f"{label} start", progress))
     try:
-        table = run_rl_experiment(rl_experiment(config, str(start.path)), run_dir=run_dir, progress=progress,
-                                  train=train)
+        table = run_rl_experiment(exp, run_dir=run_dir, progress=progress, train=train)
     except MissingRunError as err:
         raise MissingRunError(f"{err}\n(the sweep's own command: {command})") from None
     rows = []
