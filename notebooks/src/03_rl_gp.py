@@ -37,7 +37,7 @@
 variant = "l"  # "l" (GP-L, cards as text) or "vl" (GP-VL, cards as an image)
 scale = "tiny"  # "tiny" (CPU), "small" (SmolLM2-135M, text only) or "paper" (reads finished cluster runs)
 n_seeds = 3  # seeds 0 .. n_seeds-1 (each reruns the init and both arms)
-eval_n = 500  # hands per split and checkpoint (the paper's protocol: 234)
+eval_n = 1000  # hands per split and checkpoint (the paper's protocol: 234)
 init_steps = None  # SFT steps of the init checkpoint (None: the scale's preset, experiments.study.SFT_SCHEDULE)
 sft_steps = None  # steps of the whole SFT run, the SFT arm being its checkpoints after the init (None: preset)
 sft_checkpoints = 2  # SFT-arm checkpoints, evenly spaced after the init
