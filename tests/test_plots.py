@@ -532,6 +532,9 @@ def test_report_values_and_signs(tmp_path):
     assert table.loc[("Fig 6", "V-IRL-L", "RL - init"), "sign_agrees"].startswith("no")
     assert table.loc[("Fig 6", "V-IRL-L", "SFT - init"), "sign_agrees"].startswith("no")
     assert table.loc[("Fig 6", "GP-VL", "RL - init"), "sign_agrees"] == "no (zero effect)"
+    # an arm equal to its init leaves float round-off after the mean over seeds: still no sign
+    assert report._sign(17.6, 3.5e-16, 0.6) == "no (zero effect) (|z| < 2)"
+    assert report._sign(17.6, 0.1, 0.6) == "yes (|z| < 2)" and report._sign(17.6, -0.1, 0.0) == "no"
     assert table.loc[("Fig 6", "GP-L", "RL - init"), "scale"] == "tiny"
     z = table.loc[("Fig 6", "GP-L", "RL - init")]
     assert z["z"] == pytest.approx(z["package"] / z["se"])

@@ -65,9 +65,15 @@ def _paired(rows: pd.DataFrame, metric: str, a: str, b: str | None) -> tuple[flo
     return 100 * mean, 100 * se, k
 
 
+#: Effects (points) closer to zero than this are zero: an arm that equals its init over seeds leaves
+#: float round-off (e.g. 3e-16) after the mean of per-seed differences, which has no sign.
+ZERO_EFFECT = 1e-9
+
+
 def _sign(paper: float, package: float, se: float) -> str:
     if not np.isfinite(package):
         return ""
+    package = 0.0 if abs(package) < ZERO_EFFECT else package
     agrees = np.sign(package) == np.sign(paper) and package != 0
     text = "yes" if agrees else ("no (zero effect)" if package == 0 else "no")
     if np.isfinite(se) and se > 0 and abs(package / se) < 2:
