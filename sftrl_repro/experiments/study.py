@@ -358,7 +358,7 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
     SFT step); the SFT arm's steps continue the SFT run's; the RL arm's are PPO updates (1, 2, ...);
     ``gflops`` includes the init's compute in both arms.
     """
-    from sftrl_repro.experiments.rl import MissingRunError, adopt_legacy_layout, eval_cache_dir, run_rl_experiment
+    from sftrl_repro.experiments.rl import MissingRunError, eval_cache_dir, run_rl_experiment
 
     cache = eval_dir(config, root)
     if not train and not (sft_dir(config, root) / "DONE").is_file():
@@ -375,8 +375,6 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
     # the RL arm from the same init; its update-0 evaluation is the init's, measured above
     rl_dir = ppo_dir(config, root)
     init_eval = eval_cache_dir(rl_dir, rl_experiment(config)) / "update_0000.json"
-    if train:
-        adopt_legacy_layout(rl_dir)
     if train and not init_eval.is_file():
         write_json_atomic(init_eval, evaluate_checkpoint(None, config, cache / f"sft_step_{init.step:06d}.json",
                                                          progress=False))
