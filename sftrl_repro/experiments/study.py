@@ -303,7 +303,15 @@ def eval_dir(config: StudyConfig, root: str | Path | None = None) -> Path:
     """``<study_dir>/eval/<protocol hash>``: the cached evaluations of the study's SFT checkpoints
     (``sft_step_<step>.json``); the protocol names the folder, so a changed protocol never reads
     stale numbers."""
-    return study_dir(config, root) / "eval" / config_hash(eval_protocol(config))
+    return protocol_eval_dir(study_dir(config, root), config)
+
+
+def protocol_eval_dir(folder: str | Path, config: StudyConfig) -> Path:
+    """``<folder>/eval/<protocol hash>``: where evaluations of ``config``'s protocol are cached
+    (:func:`~sftrl_repro.experiments.eval_cache.protocol_dir`)."""
+    from sftrl_repro.experiments.eval_cache import protocol_dir
+
+    return protocol_dir(Path(folder) / "eval", eval_protocol(config))
 
 
 def sft_arm_rows(config: StudyConfig, checkpoints, cache_dir: Path, *, init_step: int | None = None,

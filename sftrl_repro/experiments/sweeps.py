@@ -72,8 +72,8 @@ from sftrl_repro.experiments.study import (
     StudyConfig,
     _row,
     eval_dir,
-    eval_protocol,
     evaluate_checkpoint,
+    protocol_eval_dir,
     rl_experiment,
     run_sft_arm,
     sft_arm_rows,
@@ -399,7 +399,7 @@ def sweep_start(spec: SweepSpec, settings: SweepSettings, study: StudyConfig, ro
     """Where the runs of one seed of a sweep start (the given ``start`` folder, the base, the
     study's init or its last SFT checkpoint), with the cache of its evaluation: the study's own for
     its SFT checkpoints, ``<root>/starts/<study run id>/eval/<protocol>/`` otherwise."""
-    own = root / "starts" / study.run_id / "eval" / config_hash(eval_protocol(study))
+    own = protocol_eval_dir(root / "starts" / study.run_id, study)
     if settings.start is not None:
         from sftrl_repro.experiments.rl import find_sft_record
 
@@ -460,7 +460,7 @@ def run_sft_point(config: StudyConfig, start: Start, folder: Path, *, make_data,
         raise _missing(f"the SFT run {folder / 'sft'}", command)
     rows = [_row(config, "init", 0, 0.0, m) for m in start_evaluation(start, config, f"{label} base", progress)]
     result = sft_run(config, folder / "sft", make_data=make_data)
-    cache = folder / "eval" / config_hash(eval_protocol(config))
+    cache = protocol_eval_dir(folder, config)
     return rows + sft_arm_rows(config, result.checkpoints, cache, progress=label if progress else False)
 
 
