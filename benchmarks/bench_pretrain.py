@@ -9,8 +9,10 @@ measurement is run twice and the faster counts), for the default base sizes
 3. corpus generation alone (examples/s), to show it is not the bottleneck;
 
 and prints the time a default base would take at that speed (``steps`` of the default configs).
+With ``--autocast`` each step is also timed under bfloat16 autocast (``PretrainConfig.bf16_autocast``)
+on the same batches, and the ratio printed.
 
-Run: ``.venv/bin/python benchmarks/bench_pretrain.py`` (about 1-2 minutes on one core).
+Run: ``.venv/bin/python benchmarks/bench_pretrain.py [--autocast]`` (about 1-2 minutes on one core).
 """
 
 from __future__ import annotations
@@ -25,16 +27,22 @@ from sftrl_repro.models.tiny import build_tiny
 from sftrl_repro.trainers.pretrain import default_config, text_batch, vision_batch
 
 
-def _steps_per_second(model, batches, repeats: int = 2) -> float:
+def _steps_per_second(model, batches, repeats: int = 2, autocast: bool = False) -> float:
+    """Seconds for one pass over ``batches`` (forward, backward, AdamW), the fastest of ``repeats``."""
     optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
     model.train()
-    model(**batches[0]).loss.backward()  # warm-up
+
+    def loss(batch):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            return model(**batch).loss
+
+    loss(batches[0]).backward()  # warm-up
     optim.zero_grad()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         for batch in batches:
-            model(**batch).loss.backward()
+            loss(batch).backward()
             optim.step()
             optim.zero_grad()
         best = min(best, time.perf_counter() - start)
@@ -45,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4, help="timed steps per measurement")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--autocast", action="store_true", help="also time the text steps under bf16 autocast")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     text_cfg, vision_cfg = default_config("language"), default_config("vision")
@@ -70,6 +79,10 @@ def main() -> None:
     tps = tokens / seconds
     print(f"text base ({params / 1e6:.1f}M parameters, {args.threads} thread(s)): {tps:,.0f} tokens/s, "
           f"{seconds / args.steps:.2f} s/step -> {text_cfg.steps} steps ~ {text_cfg.steps * seconds / args.steps / 60:.1f} min")
+    if args.autocast:
+        fast = _steps_per_second(model, batches, autocast=True)
+        print(f"  under bf16 autocast: {tokens / fast:,.0f} tokens/s, {fast / args.steps:.2f} s/step: "
+              f"{seconds / fast:.2f}x float32")
 
     model, processor = build_tiny("vision", vision_cfg.spec)
     cursor, batches = 0, []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import random
 import re
 from dataclasses import replace
@@ -310,6 +311,19 @@ def test_a_text_stage_starts_from_the_earlier_stage(tmp_path):
     assert not all(torch.allclose(a[k], c[k], atol=1e-6) for k in a)
     with pytest.raises(ValueError, match="same spec"):
         _micro(init_from=_micro(spec=replace(MICRO, hidden_size=64)))
+
+
+def test_bf16_autocast_trains_float32_weights_with_other_numerics_under_its_own_id(tmp_path):
+    from sftrl_repro.models.policy import Policy
+
+    plain, fast = _micro(steps=2), _micro(steps=2, bf16_autocast=True)
+    assert fast.run_id() != plain.run_id() and "bf16_autocast" not in plain.to_dict()  # old ids kept
+    runs = [pretrain_base(c, root=tmp_path, progress=False) for c in (plain, fast)]
+    losses = [[r["loss"] for r in run.metrics()] for run in runs]
+    assert all(math.isfinite(x) for x in losses[1]) and losses[0] != losses[1]  # bf16 forward: other losses
+    assert abs(losses[0][0] - losses[1][0]) < 0.05 * losses[0][0]  # ... of the same model
+    weights = Policy.load(runs[1].path / BASE_DIR, device="cpu").model.state_dict()
+    assert all(w.dtype == torch.float32 for w in weights.values())
 
 
 def test_the_default_base_keeps_its_id_and_the_staged_recipe_is_an_option():
