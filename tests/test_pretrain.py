@@ -241,6 +241,29 @@ def test_text_batch_packs_and_labels_answers_only():
     assert cursor2 == cursor and torch.equal(again["input_ids"], batch["input_ids"])
 
 
+def test_isolated_examples_see_only_themselves_in_a_packed_row():
+    from sftrl_repro.trainers.pretrain import isolated
+
+    model, tok = build_tiny("language", MICRO, seed=5)
+    plain, _ = text_batch(tok, TEXT_CORPUS, 0, 0, rows=1, row_tokens=400)
+    batch, _ = text_batch(tok, TEXT_CORPUS, 0, 0, rows=1, row_tokens=400, positions=True)
+    assert "position_ids" not in plain and torch.equal(plain["input_ids"], batch["input_ids"])
+    pos = batch["position_ids"][0]
+    starts = [i for i in range(len(pos)) if pos[i] == 0]
+    assert len(starts) >= 3  # two examples or more, then the padding
+    first, second = starts[1], starts[2]  # the second example of the row
+    alone = batch["input_ids"][:, first:second]
+    with torch.no_grad():
+        want = model(input_ids=alone).logits[0]
+        got = model(**isolated(batch)).logits[0, first:second]
+        shared = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[0, first:second]
+    assert torch.allclose(got, want, atol=1e-4)  # as if alone in its row
+    assert not torch.allclose(shared, want, atol=1e-2)  # read as one sequence, it sees its neighbour
+    with pytest.raises(ValueError, match="'language' setting"):
+        _micro(modality="vision", isolate_examples=True)
+    assert "isolate_examples" not in _micro().to_dict()  # older configs keep their ids
+
+
 def test_vision_batch_and_text_weights_in_the_vision_model():
     text, _ = build_tiny("language", MICRO, seed=3)
     vision, processor = build_tiny("vision", MICRO, seed=4)

@@ -133,6 +133,8 @@ class PretrainConfig:
             corpus tokens takes 0.90 s instead of 1.53 s (1.7x, one thread, another process on the
             other core; ``benchmarks/bench_pretrain.py --autocast``). Other numerics, so part of the
             run's identity; off for the cached default bases.
+        isolate_examples: text steps of a ``'language'`` base: each packed example attends to itself
+            only (:func:`isolated`); ``False``: a row is one sequence (the cached default bases).
     """
 
     modality: str = "language"
@@ -165,6 +167,7 @@ class PretrainConfig:
     reader_batch: int = 16
     reader_lr: float = 3e-3
     bf16_autocast: bool = False
+    isolate_examples: bool = False
 
     def __post_init__(self) -> None:
         check_choice("modality", self.modality, ("language", "vision"))
@@ -181,6 +184,9 @@ class PretrainConfig:
         if self.reader_steps and self.modality != "vision":
             raise ValueError("reader_steps is a vision setting (the cross-attention's warm-up); it must be 0 for "
                              "'language'")
+        if self.isolate_examples and self.modality != "language":
+            raise ValueError("isolate_examples is a 'language' setting (the text base's packed rows); it must be "
+                             "False for 'vision'")
         if self.init_from is not None and self.modality == "language" and (
                 self.init_from.modality != "language" or self.init_from.spec != self.spec):
             raise ValueError("a text base can start only from a text base of the same spec (init_from)")
@@ -198,7 +204,8 @@ class PretrainConfig:
 #: of its hash) while they hold the default, so that the older runs keep their ids.
 _LATER_DEFAULTS = {"cross_gate_init": None, "make_t_draw": "random", "asides": False, "card_layout": "random",
                    "encoder_steps": 0, "encoder_batch": 64, "encoder_lr": 1e-3, "reader_steps": 0, "reader_batch": 16,
-                   "reader_lr": 3e-3, "rule_mix": (0.55, 0.25, 0.2), "bf16_autocast": False}
+                   "reader_lr": 3e-3, "rule_mix": (0.55, 0.25, 0.2), "bf16_autocast": False,
+                   "isolate_examples": False}
 
 
 def _drop_later_defaults(d: Any) -> Any:
@@ -268,15 +275,19 @@ def encode_example(tokenizer, ex: Example, image: bool = False) -> tuple[list[in
     return p + a, [-100] * len(p) + a
 
 
-def text_batch(tokenizer, corpus: CorpusSpec, seed: int, cursor: int, rows: int, row_tokens: int):
+def text_batch(tokenizer, corpus: CorpusSpec, seed: int, cursor: int, rows: int, row_tokens: int,
+               positions: bool = False):
     """Pack examples ``cursor, cursor + 1, ...`` first-fit into ``rows`` rows of ``row_tokens``.
 
     Returns ``(batch, next_cursor)``: the batch has ``input_ids``, ``attention_mask``, ``labels``
     ``(rows, row_tokens)``; packing stops at the first example that fits in no row (an example
-    longer than a row is skipped).
+    longer than a row is skipped). The model reads a row as one sequence. With ``positions``, also
+    ``position_ids`` that restart at 0 with every example (and the padding after a row's last one),
+    from which :func:`isolated` gives each example attention over itself only.
     """
     ids = [[] for _ in range(rows)]
     labels = [[] for _ in range(rows)]
+    offsets = [[] for _ in range(rows)]  # each token's position within its example
     while True:
         x, y = encode_example(tokenizer, example_at(corpus, seed, cursor))
         if len(x) > row_tokens:  # never cut an answer: an example longer than a row is skipped
@@ -287,17 +298,38 @@ def text_batch(tokenizer, corpus: CorpusSpec, seed: int, cursor: int, rows: int,
             break
         ids[row] += x
         labels[row] += y
+        offsets[row] += range(len(x))
         cursor += 1
     pad = tokenizer.pad_token_id
     input_ids = torch.full((rows, row_tokens), pad, dtype=torch.long)
     lab = torch.full((rows, row_tokens), -100, dtype=torch.long)
     mask = torch.zeros((rows, row_tokens), dtype=torch.long)
+    position_ids = torch.zeros((rows, row_tokens), dtype=torch.long)
     for r in range(rows):
         n = len(ids[r])
         input_ids[r, :n] = torch.tensor(ids[r])
         lab[r, :n] = torch.tensor(labels[r])
         mask[r, :n] = 1
-    return {"input_ids": input_ids, "attention_mask": mask, "labels": lab}, cursor
+        position_ids[r, :n] = torch.tensor(offsets[r], dtype=torch.long)
+        position_ids[r, n:] = torch.arange(row_tokens - n)  # the padding: a sequence of its own
+    batch = {"input_ids": input_ids, "attention_mask": mask, "labels": lab}
+    if positions:
+        batch["position_ids"] = position_ids
+    return batch, cursor
+
+
+def isolated(batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The model inputs of a packed :func:`text_batch` (made with ``positions=True``) in which every
+    example attends to itself only.
+
+    Without a 2D ``attention_mask``, with per-example ``position_ids`` and no cache, transformers
+    builds a block-causal mask from where the positions restart (``masking_utils``'s packed-sequence
+    mask): each example's logits are those it has alone (tested). Why: in a row read as one
+    sequence, an example's attention also reaches the earlier examples of its row, full of hands and
+    lists of the same cards and words, and the tiny base never learned to copy a hand by its content
+    (measured, README "The tiny base")."""
+    return {"input_ids": batch["input_ids"], "labels": batch["labels"], "position_ids": batch["position_ids"],
+            "use_cache": False}
 
 
 def vision_batch(processor, corpus: CorpusSpec, seed: int, cursor: int, n: int):
@@ -663,7 +695,7 @@ def _train(run: Run, config: PretrainConfig, root, progress, stop_after, tqdm, P
                                                       == config.replay_every - 1)
         if config.modality == "language":
             batch, state["cursor"] = text_batch(tokenizer, config.corpus, config.seed, state["cursor"],
-                                                config.rows, config.row_tokens)
+                                                config.rows, config.row_tokens, positions=config.isolate_examples)
         elif text_step:
             batch, state["replay_cursor"] = text_batch(tokenizer, config.replay, config.seed + 1,
                                                        state["replay_cursor"], config.rows, config.row_tokens)
@@ -673,8 +705,9 @@ def _train(run: Run, config: PretrainConfig, root, progress, stop_after, tqdm, P
             state["images"] += config.image_batch
         for g in optim.param_groups:
             g["lr"] = _lr(config, step)
+        inputs = isolated(batch) if config.isolate_examples else batch
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=config.bf16_autocast):
-            loss = model(**batch).loss
+            loss = model(**inputs).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optim.step()
