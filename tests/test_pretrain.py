@@ -241,7 +241,7 @@ def test_text_batch_packs_and_labels_answers_only():
     assert cursor2 == cursor and torch.equal(again["input_ids"], batch["input_ids"])
 
 
-def test_isolated_examples_see_only_themselves_in_a_packed_row():
+def test_isolated_examples_see_only_themselves_in_a_packed_row(tmp_path):
     from sftrl_repro.trainers.pretrain import isolated
 
     model, tok = build_tiny("language", MICRO, seed=5)
@@ -262,6 +262,9 @@ def test_isolated_examples_see_only_themselves_in_a_packed_row():
     with pytest.raises(ValueError, match="'language' setting"):
         _micro(modality="vision", isolate_examples=True)
     assert "isolate_examples" not in _micro().to_dict()  # older configs keep their ids
+    runs = [pretrain_base(_micro(steps=2, isolate_examples=iso), root=tmp_path, progress=False) for iso in (False, True)]
+    losses = [[r["loss"] for r in run.metrics()] for run in runs]
+    assert runs[1].done and all(math.isfinite(x) for x in losses[1]) and losses[0] != losses[1]
 
 
 def test_vision_batch_and_text_weights_in_the_vision_model():

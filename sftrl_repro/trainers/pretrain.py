@@ -304,17 +304,16 @@ def text_batch(tokenizer, corpus: CorpusSpec, seed: int, cursor: int, rows: int,
     input_ids = torch.full((rows, row_tokens), pad, dtype=torch.long)
     lab = torch.full((rows, row_tokens), -100, dtype=torch.long)
     mask = torch.zeros((rows, row_tokens), dtype=torch.long)
-    position_ids = torch.zeros((rows, row_tokens), dtype=torch.long)
     for r in range(rows):
         n = len(ids[r])
         input_ids[r, :n] = torch.tensor(ids[r])
         lab[r, :n] = torch.tensor(labels[r])
         mask[r, :n] = 1
-        position_ids[r, :n] = torch.tensor(offsets[r], dtype=torch.long)
-        position_ids[r, n:] = torch.arange(row_tokens - n)  # the padding: a sequence of its own
     batch = {"input_ids": input_ids, "attention_mask": mask, "labels": lab}
     if positions:
-        batch["position_ids"] = position_ids
+        # the padding after a row's last example counts as a sequence of its own
+        batch["position_ids"] = torch.stack([torch.tensor(o + list(range(row_tokens - len(o))), dtype=torch.long)
+                                             for o in offsets])
     return batch, cursor
 
 
