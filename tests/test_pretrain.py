@@ -69,10 +69,11 @@ def test_corpus_mixes_every_kind(text_corpus, vision_corpus):
 def test_corpus_never_holds_the_gp_task(text_corpus, vision_corpus):
     """No GeneralPoints prompt with the target 24 (either rule, modality or prompt style), no task
     rule sentence, and no card puzzle with the target 24."""
-    from sftrl_repro.data.pretrain import ARITHMETIC_CORPUS, STAGED_CORPUS
+    from sftrl_repro.data.pretrain import ARITHMETIC_CORPUS, ISOLATED_CORPUS, STAGED_CORPUS
 
     drills = corpus(CorpusSpec(weights=(("rule_drill", 1.0),)), 0, 300)
-    text_corpus = text_corpus + corpus(STAGED_CORPUS, 0, 2000) + corpus(ARITHMETIC_CORPUS, 0, 500) + drills
+    text_corpus = (text_corpus + corpus(STAGED_CORPUS, 0, 2000) + corpus(ARITHMETIC_CORPUS, 0, 500) + drills
+                   + corpus(ISOLATED_CORPUS, 0, 2000))
     everything = "\n".join(e.prompt + "\n" + e.answer for e in text_corpus + vision_corpus)
     rng = np.random.default_rng(0)
     for rule in ("id", "ood"):
@@ -362,8 +363,24 @@ def test_the_default_base_keeps_its_id_and_the_staged_recipe_is_an_option():
     assert _with_threads(staged, 2).run_id() == staged.run_id()  # threads: a speed setting from version 2
     assert _with_threads(staged, 2).init_from.init_from.num_threads == 2
     assert staged.init_from.init_from.corpus.make_t_draw == "solvable" and staged.replay.asides
-    with pytest.raises(ValueError, match="'single', 'staged'"):
+    with pytest.raises(ValueError, match="'single', 'staged', 'isolated'"):
         default_config("language", recipe="mixed")
+
+
+def test_the_isolated_recipe_is_one_isolated_run_with_recall_and_asides():
+    from sftrl_repro.data.pretrain import ISOLATED_CORPUS
+    from sftrl_repro.trainers.pretrain import ISOLATED_STEPS, _with_threads, default_config
+
+    text = default_config("language", recipe="isolated")
+    assert text.isolate_examples and text.bf16_autocast and text.init_from is None
+    assert text.corpus == ISOLATED_CORPUS and text.steps == ISOLATED_STEPS and text.learning_rate == 1e-3
+    assert ISOLATED_CORPUS.asides and dict(ISOLATED_CORPUS.weights)["recall"] > 0
+    assert text.run_id() == "tiny-base-language-a25e7226de"  # the measured base (README)
+    assert _with_threads(text, 2).run_id() == text.run_id()
+    vision = default_config("vision", recipe="isolated")
+    assert vision.init_from == text and vision.replay == ISOLATED_CORPUS and not vision.isolate_examples
+    kinds = {e.kind for e in corpus(ISOLATED_CORPUS, 0, 300)}
+    assert kinds == {"rule_reading", "make_t", "card_puzzle", "route", "recall"}
 
 
 def test_card_rows_are_the_standard_row_off_the_table():

@@ -39,6 +39,7 @@ import torch
 
 from sftrl_repro.data.pretrain import (
     ARITHMETIC_CORPUS,
+    ISOLATED_CORPUS,
     ROW_VISION_CORPUS,
     STAGED_CORPUS,
     TEXT_CORPUS,
@@ -64,10 +65,14 @@ ARITHMETIC_STEPS, MIX_STEPS = 1800, 800
 #: configs keep it in, so that the default base keeps the id its cached runs (and every study run
 #: built on it, whose id carries the base's hash) have.
 BASE_VERSION = 1
-#: How the tiny text base is made: ``'single'`` (the default: one run on :data:`TEXT_CORPUS`) or
+#: How the tiny text base is made: ``'single'`` (the default: one run on :data:`TEXT_CORPUS`),
 #: ``'staged'`` (make-T arithmetic first, then :data:`STAGED_CORPUS` from its weights; measured in
-#: the README: make-24 up, rule reading down).
-RECIPES = ("single", "staged")
+#: the README: make-24 up, rule reading down) or ``'isolated'`` (one run on :data:`ISOLATED_CORPUS`,
+#: each packed example attending to itself only, bfloat16 autocast, lr 1e-3, :data:`ISOLATED_STEPS`
+#: steps: the base that copies a hand by its content; measured in the README).
+RECIPES = ("single", "staged", "isolated")
+#: Steps of the ``'isolated'`` text base (8 rows x 512 tokens each; 4.5M tokens, ~25 min on one thread).
+ISOLATED_STEPS = 1200
 DEFAULT_RECIPE = "single"
 #: How the tiny vision base learns to see: ``'encoder_first'`` (the default: :func:`warm_up_encoder`:
 #: the ViT learns card ranks from a direct per-card objective on the standard row of four cards on
@@ -228,7 +233,8 @@ def default_config(modality: str, spec: TinySpec | None = None, recipe: str = DE
 
     Text, ``recipe='single'``: one run on :data:`TEXT_CORPUS` (rule reading, make-T, card puzzles,
     routes); ``'staged'``: :func:`arithmetic_config`, then :data:`STAGED_CORPUS` from its weights,
-    each a cached run. Vision: that text base copied into Mllama's text decoder, then image captions
+    each a cached run; ``'isolated'``: one run on :data:`ISOLATED_CORPUS` with
+    :attr:`PretrainConfig.isolate_examples` and bfloat16 autocast. Vision: that text base copied into Mllama's text decoder, then image captions
     with a text step (the text base's corpus) every fourth step; ``vision_recipe='encoder_first'``
     warms the ViT up on card ranks first (:data:`VISION_RECIPES`).
     """
@@ -238,6 +244,10 @@ def default_config(modality: str, spec: TinySpec | None = None, recipe: str = DE
     spec = spec or BASE_SPEC
     if recipe == "single":
         text, replay, version = with_digest(PretrainConfig(modality="language", spec=spec)), TEXT_CORPUS, BASE_VERSION
+    elif recipe == "isolated":
+        text = with_digest(PretrainConfig(modality="language", spec=spec, corpus=ISOLATED_CORPUS, steps=ISOLATED_STEPS,
+                                          learning_rate=1e-3, isolate_examples=True, bf16_autocast=True, version=2))
+        replay, version = ISOLATED_CORPUS, 2
     else:
         text = with_digest(PretrainConfig(modality="language", spec=spec, corpus=STAGED_CORPUS, steps=MIX_STEPS,
                                           init_from=arithmetic_config(spec), learning_rate=1e-3, version=2))
@@ -761,7 +771,7 @@ def base_summary(run: Run) -> dict[str, Any]:
     return json.loads((run.path / "DONE").read_text() or "{}")
 
 
-__all__ = ["BASE_SPEC", "RECIPES", "DEFAULT_RECIPE", "VISION_RECIPES", "DEFAULT_VISION_RECIPE", "ENCODER_STEPS",
+__all__ = ["BASE_SPEC", "RECIPES", "DEFAULT_RECIPE", "ISOLATED_STEPS", "VISION_RECIPES", "DEFAULT_VISION_RECIPE", "ENCODER_STEPS",
            "CardSlotHead", "warm_up_encoder", "card_rows", "PretrainConfig", "arithmetic_config", "default_config", "pretrain_base", "pretrained_base",
            "text_batch", "vision_batch", "encode_example", "text_skills", "copy_skills", "vision_skills", "copy_text_into_vision", "base_summary"]
 
@@ -928,7 +938,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vision-recipe", choices=VISION_RECIPES, default=DEFAULT_VISION_RECIPE,
                         help="how the vision base learns to see (the default base: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads; only the 'staged' recipe's runs take it as a speed setting (2 when the "
+                        help="torch threads; only the 'staged' and 'isolated' recipes' runs take it as a speed setting (2 when the "
                              "build has the 2-core machine to itself: 2.4x faster), the default base's id records 1")
     args = parser.parse_args(argv)
     check_int("threads", args.threads, low=1)
