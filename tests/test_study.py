@@ -16,8 +16,26 @@ def test_config_validates_and_places_checkpoints():
     assert StudyConfig(variant="vl").splits == ("id", "rule_ood", "visual_ood")
     with pytest.raises(ValueError, match="sft_steps"):
         StudyConfig(init_steps=10, sft_steps=10)
-    with pytest.raises(ValueError, match="base"):
+    with pytest.raises(ValueError, match="'random', 'pretrained', 'isolated'"):
         StudyConfig(base="imagenet")
+
+
+def test_each_base_names_its_own_runs():
+    """The run ids of the study, its PPO runs and SFT folders carry the base (and the tiny base's
+    config hash), so runs from the default base, the 'isolated' recipe's and a random init never mix."""
+    from sftrl_repro.experiments.rl import RLExperiment
+    from sftrl_repro.trainers.pretrain import default_config
+    from sftrl_repro.trainers.sft import sft_run_dir
+
+    ids = {base: StudyConfig(base=base).run_id for base in ("pretrained", "isolated", "random")}
+    assert ids["pretrained"] == "tiny-gp-l-pretrained-" + default_config("language").run_id()[-10:] + "-seed0"
+    assert ids["isolated"] == "tiny-gp-l-isolated-a25e7226de-seed0"  # the README's measured seed
+    assert ids["random"] == "tiny-gp-l-random-seed0"
+    assert StudyConfig(variant="vl", base="isolated").run_id.endswith(
+        default_config("vision", recipe="isolated").run_id()[-10:] + "-seed0")
+    rl = {base: RLExperiment(base=base).run_id for base in ("pretrained", "isolated", "random")}
+    assert len(set(rl.values())) == 3 and rl["isolated"].endswith("-isolated")
+    assert sft_run_dir("tiny", "gp", "l", seed=0, max_steps=9, base="isolated").name.endswith("-isolated")
 
 
 def test_one_seed_runs_both_arms_from_one_init(tmp_path, monkeypatch):

@@ -75,7 +75,8 @@ class RLExperiment:
         ppo_overrides: fields of :class:`~sftrl_repro.trainers.ppo.PPOConfig` over the scale's preset.
         eval_max_new_tokens: answer cap in evaluation.
         base: ``tiny`` only: the base the SFT init starts from, ``'pretrained'`` (the package's
-            pretrained tiny base) or ``'random'`` (quick process checks); ``load_policy(..., base=...)``.
+            pretrained tiny base), ``'isolated'`` (the ``'isolated'`` recipe's) or ``'random'`` (quick
+            process checks); ``load_policy(..., base=...)``.
         init: an SFT checkpoint folder to start from instead of this experiment's own SFT run (a
             cluster SFT checkpoint, e.g. ``runs/sft/paper-gp-l-seed0-1600steps/checkpoints/checkpoint-400``).
         eval_greedy: evaluate with greedy decoding instead of the authors' (the checkpoint's
@@ -104,7 +105,9 @@ class RLExperiment:
     def __post_init__(self) -> None:
         check_choice("task", self.task, ("gp", "virl"))
         check_choice("eval_dtype", self.eval_dtype, ("bfloat16", "float32"))
-        check_choice("base", self.base, ("random", "pretrained"))
+        from sftrl_repro.models.factory import BASES
+
+        check_choice("base", self.base, BASES)
         check_choice("variant", self.variant, ("l", "vl"))
         check_choice("scale", self.scale, ("tiny", "small", "paper"))
         check_int("seed", self.seed, low=0)
@@ -121,9 +124,9 @@ class RLExperiment:
 
     @property
     def run_id(self) -> str:
-        """``<scale>-<task>-<variant>-seed<seed>-sft<steps>-<updates>updates`` (``-random`` for a tiny
-        run from a random base): the folder under ``runs/ppo/``."""
-        base = "-random" if self.scale == "tiny" and self.base == "random" else ""
+        """``<scale>-<task>-<variant>-seed<seed>-sft<steps>-<updates>updates`` (``-random`` or
+        ``-isolated`` for a tiny run from another base): the folder under ``runs/ppo/``."""
+        base = f"-{self.base}" if self.scale == "tiny" and self.base != "pretrained" else ""
         return (f"{self.scale}-{self.task}-{self.variant}-seed{self.seed}-sft{self.sft_steps}"
                 f"-{self.updates}updates{base}")
 

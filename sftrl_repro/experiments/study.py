@@ -78,7 +78,8 @@ class StudyConfig:
         variant: ``'l'`` (text) or ``'vl'`` (vision).
         scale: ``'tiny'``, ``'small'`` or ``'paper'``.
         seed: seed of the demonstrations, the SFT data order, PPO's episodes and sampling.
-        base: ``tiny`` only: ``'pretrained'`` (the package's base model) or ``'random'``.
+        base: ``tiny`` only: ``'pretrained'`` (the package's base model), ``'isolated'`` (the base of
+            the ``'isolated'`` text recipe) or ``'random'`` (:data:`~sftrl_repro.models.BASES`).
         init_steps: SFT steps of the init checkpoint (default: :data:`SFT_SCHEDULE`).
         sft_steps: steps of the whole SFT run; the SFT arm is its checkpoints after ``init_steps``
             (default: :data:`SFT_SCHEDULE`).
@@ -121,7 +122,9 @@ class StudyConfig:
         check_choice("task", self.task, TASKS)
         check_choice("variant", self.variant, VARIANTS)
         check_choice("scale", self.scale, SCALES)
-        check_choice("base", self.base, ("pretrained", "random"))
+        from sftrl_repro.models.factory import BASES
+
+        check_choice("base", self.base, BASES)
         check_int("seed", self.seed, low=0)
         preset_init, preset_total = SFT_SCHEDULE[self.scale, self.task]
         if self.init_steps is None:
@@ -154,10 +157,11 @@ class StudyConfig:
         """``<scale>-<task>-<variant>-<base>-seed<seed>``; a tiny pretrained base adds its config
         hash, so runs from another base never mix with these."""
         base = self.base
-        if self.scale == "tiny" and self.base == "pretrained":
-            from sftrl_repro.trainers.pretrain import default_config
+        if self.scale == "tiny" and self.base != "random":
+            from sftrl_repro.trainers.pretrain import DEFAULT_RECIPE, default_config
 
-            base += "-" + default_config(self.modality).run_id().rsplit("-", 1)[-1]
+            recipe = DEFAULT_RECIPE if self.base == "pretrained" else self.base
+            base += "-" + default_config(self.modality, recipe=recipe).run_id().rsplit("-", 1)[-1]
         return f"{self.scale}-{self.task}-{self.variant}-{base}-seed{self.seed}"
 
     @property

@@ -30,7 +30,9 @@ SCALES = ("tiny", "small", "paper")
 MODALITIES = ("language", "vision")
 #: ``tiny`` only: where the weights start. ``'pretrained'``: the package's own pretrained base
 #: (:mod:`sftrl_repro.trainers.pretrain`); ``'random'``: a fresh random initialisation.
-BASES = ("random", "pretrained")
+#: ``tiny`` bases: a random init, the pretrained base (the default recipe) or the pretrained base of
+#: the ``'isolated'`` recipe (:data:`~sftrl_repro.trainers.pretrain.RECIPES`; measured in the README).
+BASES = ("random", "pretrained", "isolated")
 
 
 def load_policy(
@@ -63,7 +65,8 @@ def load_policy(
         device: default ``'cuda'`` when available, else ``'cpu'``.
         dtype: default bf16 on a GPU (and always for ``paper``), float32 on the CPU.
         base: ``tiny`` only: ``'pretrained'`` (the package's pretrained tiny base, built and cached
-            under ``runs/`` on first use, with a progress bar) or ``'random'`` (a fresh random
+            under ``runs/`` on first use, with a progress bar), ``'isolated'`` (the pretrained base of
+            the ``'isolated'`` text recipe, built the same way) or ``'random'`` (a fresh random
             initialisation). Ignored with ``checkpoint`` and for the other scales.
 
     Returns:
@@ -89,11 +92,12 @@ def load_policy(
     if scale == "tiny":
         from sftrl_repro.models.tiny import build_tiny
 
-        if base == "pretrained":
-            from sftrl_repro.trainers.pretrain import pretrained_base
+        if base in ("pretrained", "isolated"):
+            from sftrl_repro.trainers.pretrain import DEFAULT_RECIPE, pretrained_base
 
-            model, processor = pretrained_base(modality, spec=spec)
-            name = f"tiny-{modality}-pretrained"
+            model, processor = pretrained_base(modality, spec=spec,
+                                               recipe=DEFAULT_RECIPE if base == "pretrained" else base)
+            name = f"tiny-{modality}-{base}"
         else:
             model, processor = build_tiny(modality, spec or TinySpec(), seed=seed)
             name = f"tiny-{modality}-init-seed{seed}"

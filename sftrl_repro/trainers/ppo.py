@@ -939,9 +939,9 @@ def main(argv: Sequence[str] | None = None):
     parser.add_argument("--task", choices=TASKS, default="gp")
     parser.add_argument("--variant", choices=("l", "vl"), default="l")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--base", choices=("random", "pretrained"), default="pretrained",
+    parser.add_argument("--base", choices=("random", "pretrained", "isolated"), default="pretrained",
                         help="tiny only: the base the SFT init starts from (default: the pretrained tiny base; "
-                             "'random': quick process checks)")
+                             "'isolated': the 'isolated' recipe's base; 'random': quick process checks)")
     parser.add_argument("--init", default=None,
                         help="SFT checkpoint folder to start from (default: this experiment's SFT run, trained if missing)")
     parser.add_argument("--sft-steps", type=int, default=120, help="steps of the SFT run (the run id; the init when --init is not given)")

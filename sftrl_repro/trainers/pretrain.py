@@ -752,15 +752,16 @@ def _train(run: Run, config: PretrainConfig, root, progress, stop_after, tqdm, P
 
 
 def pretrained_base(modality: str, *, spec: TinySpec | None = None, root: str | Path | None = None,
-                    progress: bool = True):
-    """``(model, processor)`` of the package's tiny base for ``modality``, built on first use.
+                    progress: bool = True, recipe: str = DEFAULT_RECIPE):
+    """``(model, processor)`` of the package's tiny base for ``modality`` (text ``recipe``, one of
+    :data:`RECIPES`), built on first use.
 
     The first call trains it (minutes, with a progress bar) into ``runs/tiny-base-<modality>-<hash>``;
     later calls load it from there.
     """
     from sftrl_repro.models.policy import Policy
 
-    config = default_config(modality, spec)
+    config = default_config(modality, spec, recipe=recipe)
     run = pretrain_base(config, root=root, progress=progress)
     policy = Policy.load(run.path / BASE_DIR, device="cpu", dtype=torch.float32)
     return policy.model, policy.processor

@@ -563,10 +563,10 @@ DEFAULT_DEMOS = {"tiny": 2000, "small": 10000, "paper": 20000}
 
 def sft_run_dir(scale: str, task: str, variant: str, *, seed: int, max_steps: int, base: str = "pretrained") -> Path:
     """``runs/sft/<scale>-<task>-<variant>-seed<seed>-<max_steps>steps``: the default run folder
-    (``-random`` appended for a tiny run from a random base, so it never mixes with the pretrained one)."""
+    (``-random`` or ``-isolated`` appended for a tiny run from another base, so it never mixes with the default one)."""
     from sftrl_repro.paths import runs_dir
 
-    suffix = "-random" if scale == "tiny" and base == "random" else ""
+    suffix = f"-{base}" if scale == "tiny" and base != "pretrained" else ""
     return runs_dir() / "sft" / f"{scale}-{task}-{variant}-seed{seed}-{max_steps}steps{suffix}"
 
 
@@ -589,9 +589,9 @@ def main(argv: Sequence[str] | None = None) -> SFTResult:
     parser.add_argument("--run-dir", "--output-dir", dest="output_dir", default=None,
                         help="the run folder (default: runs/sft/<scale>-<task>-<variant>-seed<seed>-<steps>steps, "
                              "the folder the notebooks read)")
-    parser.add_argument("--base", choices=("random", "pretrained"), default="pretrained",
-                        help="tiny only: the package's pretrained tiny base (default) or a random init "
-                             "('random': quick process checks)")
+    parser.add_argument("--base", choices=("random", "pretrained", "isolated"), default="pretrained",
+                        help="tiny only: the package's pretrained tiny base (default), the 'isolated' recipe's "
+                             "base, or a random init ('random': quick process checks)")
     parser.add_argument("--eval-n", type=int, default=0,
                         help="after training, evaluate every checkpoint on this many episodes per split "
                              "(written to <run-dir>/eval/<checkpoint>.json; 0: no evaluation)")
