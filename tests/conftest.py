@@ -24,7 +24,8 @@ def _no_full_tiny_base_pretraining(monkeypatch):
     real = pretrain.pretrained_base
 
     def guarded(modality, *args, **kwargs):
-        config = pretrain.default_config(modality, kwargs.get("spec"))
+        config = pretrain.default_config(modality, kwargs.get("spec"),
+                                         recipe=kwargs.get("recipe", pretrain.DEFAULT_RECIPE))
         if config.steps > 50:
             raise RuntimeError(f"this test would pretrain the full tiny {modality} base ({config.steps} steps); "
                                "pass base='random' (load_policy) or --base random (command lines)")

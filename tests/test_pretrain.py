@@ -482,13 +482,24 @@ def test_load_policy_builds_and_caches_the_pretrained_base(tmp_path, monkeypatch
     from sftrl_repro.models import load_policy
 
     monkeypatch.setenv("SFTRL_REPRO_ROOT", str(tmp_path))
-    monkeypatch.setattr(pretrain, "default_config", lambda modality, spec=None: _micro(steps=2))
+    recipes = []
+
+    def micro_config(modality, spec=None, recipe=pretrain.DEFAULT_RECIPE, **kw):
+        recipes.append(recipe)
+        return _micro(steps=2)
+
+    monkeypatch.setattr(pretrain, "default_config", micro_config)
     policy = load_policy("tiny", "language", base="pretrained", device="cpu")
     assert policy.name.startswith("tiny-language-pretrained")
     assert len(list((tmp_path / "runs").glob("tiny-base-language-*/DONE"))) == 1
     again = load_policy("tiny", "language", base="pretrained", device="cpu")
     first = dict(policy.model.named_parameters())
     assert all(torch.equal(p, first[k]) for k, p in again.model.named_parameters())
+    assert set(recipes) == {pretrain.DEFAULT_RECIPE}
+    before = len(recipes)
+    isolated = load_policy("tiny", "language", base="isolated", device="cpu")  # the same micro config here
+    assert set(recipes[before:]) == {"isolated"}
+    assert isolated.name.startswith("tiny-language-isolated")
 
 
 def test_the_pretrained_base_is_the_default():
