@@ -158,10 +158,9 @@ class StudyConfig:
         hash, so runs from another base never mix with these."""
         base = self.base
         if self.scale == "tiny" and self.base != "random":
-            from sftrl_repro.trainers.pretrain import DEFAULT_RECIPE, default_config
+            from sftrl_repro.trainers.pretrain import base_recipe, default_config
 
-            recipe = DEFAULT_RECIPE if self.base == "pretrained" else self.base
-            base += "-" + default_config(self.modality, recipe=recipe).run_id().rsplit("-", 1)[-1]
+            base += "-" + default_config(self.modality, recipe=base_recipe(self.base)).run_id().rsplit("-", 1)[-1]
         return f"{self.scale}-{self.task}-{self.variant}-{base}-seed{self.seed}"
 
     @property

@@ -358,12 +358,12 @@ def base_folder(study: StudyConfig, root: Path, *, train: bool, command: str) ->
     ``<root>/starts/<study run id>/base``, with the very weights the study's SFT run starts from.
     The paper scale has no local copy: give ``start=<folder>``."""
     from sftrl_repro.models import load_policy
-    from sftrl_repro.trainers.pretrain import BASE_DIR, DEFAULT_RECIPE, default_config, pretrain_base
+    from sftrl_repro.trainers.pretrain import BASE_DIR, base_recipe, default_config, pretrain_base
 
     if study.scale == "paper":
         raise ValueError("the paper-scale base has no folder here; pass start=<the base model's folder>")
     if study.scale == "tiny" and study.base != "random":
-        config = default_config(study.modality, recipe=DEFAULT_RECIPE if study.base == "pretrained" else study.base)
+        config = default_config(study.modality, recipe=base_recipe(study.base))
         if not train and not (runs_dir() / config.run_id() / "DONE").is_file():
             raise _missing(f"the tiny {study.modality} base {runs_dir() / config.run_id()}", command)
         return pretrain_base(config).path / BASE_DIR

@@ -29,9 +29,8 @@ from sftrl_repro.utils.params import check_choice
 SCALES = ("tiny", "small", "paper")
 MODALITIES = ("language", "vision")
 #: ``tiny`` only: where the weights start. ``'pretrained'``: the package's own pretrained base
-#: (:mod:`sftrl_repro.trainers.pretrain`); ``'random'``: a fresh random initialisation.
-#: ``tiny`` bases: a random init, the pretrained base (the default recipe) or the pretrained base of
-#: the ``'isolated'`` recipe (:data:`~sftrl_repro.trainers.pretrain.RECIPES`; measured in the README).
+#: (:mod:`sftrl_repro.trainers.pretrain`, the default recipe); ``'isolated'``: the pretrained base of
+#: the ``'isolated'`` text recipe (measured in the README); ``'random'``: a fresh random initialisation.
 BASES = ("random", "pretrained", "isolated")
 
 
@@ -93,10 +92,9 @@ def load_policy(
         from sftrl_repro.models.tiny import build_tiny
 
         if base in ("pretrained", "isolated"):
-            from sftrl_repro.trainers.pretrain import DEFAULT_RECIPE, pretrained_base
+            from sftrl_repro.trainers.pretrain import base_recipe, pretrained_base
 
-            model, processor = pretrained_base(modality, spec=spec,
-                                               recipe=DEFAULT_RECIPE if base == "pretrained" else base)
+            model, processor = pretrained_base(modality, spec=spec, recipe=base_recipe(base))
             name = f"tiny-{modality}-{base}"
         else:
             model, processor = build_tiny(modality, spec or TinySpec(), seed=seed)

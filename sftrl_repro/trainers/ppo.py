@@ -933,13 +933,14 @@ def main(argv: Sequence[str] | None = None):
     import argparse
 
     from sftrl_repro.experiments.rl import RLExperiment, run_rl_experiment
+    from sftrl_repro.models.factory import BASES
 
     parser = argparse.ArgumentParser(prog="python -m sftrl_repro.trainers.ppo", description=main.__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=("tiny", "small", "paper"), default="tiny")
     parser.add_argument("--task", choices=TASKS, default="gp")
     parser.add_argument("--variant", choices=("l", "vl"), default="l")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--base", choices=("random", "pretrained", "isolated"), default="pretrained",
+    parser.add_argument("--base", choices=BASES, default="pretrained",
                         help="tiny only: the base the SFT init starts from (default: the pretrained tiny base; "
                              "'isolated': the 'isolated' recipe's base; 'random': quick process checks)")
     parser.add_argument("--init", default=None,

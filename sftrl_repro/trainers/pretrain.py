@@ -234,8 +234,8 @@ def default_config(modality: str, spec: TinySpec | None = None, recipe: str = DE
     Text, ``recipe='single'``: one run on :data:`TEXT_CORPUS` (rule reading, make-T, card puzzles,
     routes); ``'staged'``: :func:`arithmetic_config`, then :data:`STAGED_CORPUS` from its weights,
     each a cached run; ``'isolated'``: one run on :data:`ISOLATED_CORPUS` with
-    :attr:`PretrainConfig.isolate_examples` and bfloat16 autocast. Vision: that text base copied into Mllama's text decoder, then image captions
-    with a text step (the text base's corpus) every fourth step; ``vision_recipe='encoder_first'``
+    :attr:`PretrainConfig.isolate_examples` and bfloat16 autocast. Vision: that text base copied into
+    Mllama's text decoder, then image captions with a text step (the text base's corpus) every fourth step; ``vision_recipe='encoder_first'``
     warms the ViT up on card ranks first (:data:`VISION_RECIPES`).
     """
     check_choice("modality", modality, ("language", "vision"))
@@ -262,6 +262,13 @@ def default_config(modality: str, spec: TinySpec | None = None, recipe: str = DE
     return with_digest(PretrainConfig(modality="vision", spec=spec, corpus=VISION_CORPUS, replay=replay,
                                       replay_every=4, init_from=text, steps=300, learning_rate=1.5e-3,
                                       warmup_steps=10, cross_gate_init=0.5, version=version))
+
+
+def base_recipe(base: str) -> str:
+    """The text recipe of a pretrained tiny ``base`` (``load_policy``'s and ``StudyConfig``'s
+    ``base``): ``'pretrained'`` is the default recipe, ``'isolated'`` its namesake."""
+    check_choice("base", base, ("pretrained", "isolated"))
+    return DEFAULT_RECIPE if base == "pretrained" else base
 
 
 def with_digest(config: PretrainConfig) -> PretrainConfig:
@@ -773,7 +780,7 @@ def base_summary(run: Run) -> dict[str, Any]:
 
 
 __all__ = ["BASE_SPEC", "RECIPES", "DEFAULT_RECIPE", "ISOLATED_STEPS", "VISION_RECIPES", "DEFAULT_VISION_RECIPE", "ENCODER_STEPS",
-           "CardSlotHead", "warm_up_encoder", "card_rows", "PretrainConfig", "arithmetic_config", "default_config", "pretrain_base", "pretrained_base",
+           "CardSlotHead", "warm_up_encoder", "card_rows", "PretrainConfig", "arithmetic_config", "default_config", "base_recipe", "pretrain_base", "pretrained_base",
            "text_batch", "vision_batch", "encode_example", "text_skills", "copy_skills", "vision_skills", "copy_text_into_vision", "base_summary"]
 
 

@@ -575,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> SFTResult:
     import argparse
 
     from sftrl_repro.data import sft_dataset
-    from sftrl_repro.models import load_policy
+    from sftrl_repro.models import BASES, load_policy
 
     parser = argparse.ArgumentParser(prog="python -m sftrl_repro.trainers.sft", description=__doc__.split("\n")[0])
     parser.add_argument("--scale", default="tiny", choices=SCALES)
@@ -589,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> SFTResult:
     parser.add_argument("--run-dir", "--output-dir", dest="output_dir", default=None,
                         help="the run folder (default: runs/sft/<scale>-<task>-<variant>-seed<seed>-<steps>steps, "
                              "the folder the notebooks read)")
-    parser.add_argument("--base", choices=("random", "pretrained", "isolated"), default="pretrained",
+    parser.add_argument("--base", choices=BASES, default="pretrained",
                         help="tiny only: the package's pretrained tiny base (default), the 'isolated' recipe's "
                              "base, or a random init ('random': quick process checks)")
     parser.add_argument("--eval-n", type=int, default=0,
