@@ -9,9 +9,10 @@
    sampled as the authors' evaluator) on the study's GP-L init when it exists (else the tiny base):
    episodes per second with the dynamic KV cache and episode refilling (the first release), Hugging
    Face's static cache and waves of episodes (the next), the prefix cache (``models.kv_cache``:
-   preallocated, attention over the filled slots only) and waves, and with it each episode's
-   keys/values kept between its attempts (``TurnCache``: now); the answers must be the same. Then
-   the bfloat16 copy the study evaluates.
+   preallocated, attention over the filled slots only) and waves, with it each episode's
+   keys/values kept between its attempts (``TurnCache``), and the package's decode loop, which drops
+   finished rows from the batch (``models.decode``: now); the answers must be the same. Then the
+   bfloat16 copy the study evaluates.
 
 3. ``--small``: the ``small`` scale (SmolLM2-135M) on the CPU: time of one PPO update and of one
    evaluation at small budgets (the figures the README quotes).
@@ -80,9 +81,13 @@ def bench_small(episodes: int = 2, eval_n: int = 4, max_new_tokens: int = 48) ->
     return out
 
 
-#: (name, Policy.kv_cache, refill, reuse_turns): the previous releases' settings, then today's.
-EVAL_SETTINGS = (("dynamic cache, refill", "dynamic", True, False), ("static cache, waves", "static", False, False),
-                 ("prefix cache, waves", "prefix", False, False), ("prefix + turn reuse", "prefix", False, True))
+#: (name, Policy.kv_cache, refill, reuse_turns, Policy.drop_finished): the previous releases'
+#: settings (Hugging Face's generate), then today's (the package's loop, finished rows dropped).
+EVAL_SETTINGS = (("dynamic cache, refill", "dynamic", True, False, False),
+                 ("static cache, waves", "static", False, False, False),
+                 ("prefix cache, waves", "prefix", False, False, False),
+                 ("prefix + turn reuse", "prefix", False, True, False),
+                 ("+ drop finished rows", "prefix", False, True, True))
 TODAY = EVAL_SETTINGS[-1][0]
 
 
@@ -98,8 +103,8 @@ def bench_evaluation(n: int = 64, num_envs: int = 32) -> dict[str, float]:
     init = study_dir(StudyConfig()) / "sft" / "checkpoints" / f"checkpoint-{StudyConfig().init_steps}"
     policy = Policy.load(init) if Path(init, "config.json").is_file() else load_policy("tiny", "language")
     out: dict[str, float] = {"policy": str(init) if Path(init, "config.json").is_file() else "tiny base"}
-    for name, cache, refill, reuse in EVAL_SETTINGS:
-        policy.kv_cache = cache
+    for name, cache, refill, reuse, drop in EVAL_SETTINGS:
+        policy.kv_cache, policy.drop_finished = cache, drop
         start = time.perf_counter()
         row, trans = evaluate(policy, "gp", "id", n=n, num_envs=num_envs, max_new_tokens=96, refill=refill,
                               reuse_turns=reuse, return_transitions=True)
@@ -127,8 +132,10 @@ def main_eval() -> int:
     print(f"  speed-up, static + waves  : {r['static cache, waves'] / base:6.2f}x")
     print(f"  speed-up, prefix + waves  : {r['prefix cache, waves'] / base:6.2f}x "
           f"({r['prefix cache, waves'] / r['static cache, waves']:.2f}x static)")
-    print(f"  speed-up, + turn reuse    : {r[TODAY] / base:6.2f}x ({r[TODAY] / r['prefix cache, waves']:.2f}x prefix)"
-          f"   same answers in all four: {same}")
+    print(f"  speed-up, + turn reuse    : {r['prefix + turn reuse'] / base:6.2f}x "
+          f"({r['prefix + turn reuse'] / r['prefix cache, waves']:.2f}x prefix)")
+    print(f"  speed-up, + drop finished : {r[TODAY] / base:6.2f}x ({r[TODAY] / r['prefix + turn reuse']:.2f}x turn reuse)"
+          f"   same answers in all five: {same}")
     print(f"  speed-up, + bfloat16      : {r[TODAY + ', bf16'] / base:6.2f}x   (other numerics: "
           f"success {r['bf16 success']:.3f})")
     return 0 if same else 1

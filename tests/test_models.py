@@ -116,14 +116,16 @@ def test_kv_caches_give_the_same_answers(tiny):
     """The prefix cache (the default) attends over the filled slots only: same greedy tokens and
     log-probs as Hugging Face's StaticCache and dynamic cache, on a left-padded, multi-turn batch
     (Mllama: its cross-attention layers keep the image's states in static layers)."""
-    assert tiny.kv_cache == "prefix"
+    assert tiny.kv_cache == "prefix" and tiny.drop_finished
     convs, images = _batch(tiny.modality)
     runs = {}
     for cache in ("prefix", "static", "dynamic"):
         tiny.kv_cache = cache
         runs[cache] = tiny.generate(convs, images, max_new_tokens=24)
-    tiny.kv_cache = "prefix"
-    for cache in ("static", "dynamic"):
+    tiny.kv_cache, tiny.drop_finished = "prefix", False  # the prefix cache under Hugging Face's generate
+    runs["prefix-hf"] = tiny.generate(convs, images, max_new_tokens=24)
+    tiny.drop_finished = True
+    for cache in ("static", "dynamic", "prefix-hf"):
         assert torch.equal(runs[cache].token_ids, runs["prefix"].token_ids)
         torch.testing.assert_close(runs[cache].logprobs, runs["prefix"].logprobs, atol=1e-5, rtol=0)
     tiny.kv_cache = "paged"
@@ -132,6 +134,51 @@ def test_kv_caches_give_the_same_answers(tiny):
             tiny.generate(convs, images, max_new_tokens=2)
     finally:
         tiny.kv_cache = "prefix"
+
+
+def _eos_biased(policy, bias: float):
+    """A copy of ``policy`` whose LM head adds ``bias`` to the end-of-turn logit: answers of many lengths."""
+    import copy
+
+    out = copy.copy(policy)
+    out.model = copy.deepcopy(policy.model)
+    head = out.model.lm_head
+    biased = torch.nn.Linear(head.in_features, head.out_features, bias=True)
+    with torch.no_grad():
+        biased.weight.copy_(head.weight)
+        biased.bias.zero_()
+        biased.bias[policy.tokenizer.eos_token_id] = bias
+    out.model.lm_head = biased
+    return out
+
+
+def test_dropping_finished_rows_gives_hugging_faces_answers(tiny):
+    """The package's decode loop drops finished rows from the batch and the KV cache (``models.decode``):
+    over 8 conversations whose sampled answers end at many lengths, the same tokens and log-probs as
+    Hugging Face's ``generate`` (which decodes every row to the longest), keyed sampling and greedy."""
+    from sftrl_repro.models import decode as decode_module
+
+    policy = _eos_biased(tiny, 4.0)
+    convs, images = _batch(tiny.modality)
+    convs, images = convs * 4, None if images is None else images * 4
+    keys = [(3, i, 0) for i in range(len(convs))]
+    calls = []
+    original = decode_module.select_rows
+    decode_module.select_rows = lambda cache, index: (calls.append(index.numel()), original(cache, index))
+    try:
+        for temperature in (1.0, 0.0):
+            policy.drop_finished = True
+            ours = policy.generate(convs, images, max_new_tokens=40, temperature=temperature, sample_keys=keys)
+            policy.drop_finished = False
+            theirs = policy.generate(convs, images, max_new_tokens=40, temperature=temperature, sample_keys=keys)
+            assert torch.equal(ours.token_ids, theirs.token_ids) and torch.equal(ours.mask, theirs.mask)
+            torch.testing.assert_close(ours.logprobs, theirs.logprobs, atol=1e-5, rtol=0)
+            assert ours.texts == theirs.texts and torch.equal(ours.finished, theirs.finished)
+    finally:
+        decode_module.select_rows = original
+    sampled = policy.generate(convs, images, max_new_tokens=40, temperature=1.0, sample_keys=keys)
+    assert len(set(sampled.mask.sum(1).tolist())) >= 3, "the test needs answers of several lengths"
+    assert calls and min(calls) < len(convs), "no row ever left the batch"
 
 
 def test_turn_cache_reuses_a_conversations_keys_with_the_same_logits(tiny):
@@ -169,6 +216,27 @@ def test_turn_cache_reuses_a_conversations_keys_with_the_same_logits(tiny):
         assert store.reused_tokens == before
     with pytest.raises(ValueError, match="turn_keys"):
         tiny.generate(nxt, images, max_new_tokens=2, turn_cache=store)
+
+
+def test_turn_cache_with_rows_leaving_the_batch_early(tiny):
+    """Rows that leave the batch before the others (the decode loop drops them) are stored in the
+    TurnCache from the cache rows they held: the next turn reuses them and answers as a fresh encoding."""
+    from sftrl_repro.models.kv_cache import TurnCache
+
+    policy = _eos_biased(tiny, 4.0)
+    convs, images = _batch(tiny.modality)
+    convs, images = convs * 4, None if images is None else images * 4
+    names = [f"c{i}" for i in range(len(convs))]
+    store = TurnCache()
+    kw = dict(max_new_tokens=30, temperature=1.0)
+    first = policy.generate(convs, images, seed=2, turn_cache=store, turn_keys=names, **kw)
+    assert len(set(first.mask.sum(1).tolist())) >= 3 and set(store.entries) == set(names)
+    nxt = [c + [assistant_message(t), user_message("Wrong" + "!" * i)] for i, (c, t) in enumerate(zip(convs, first.texts))]
+    again = policy.generate(nxt, images, seed=4, turn_cache=store, turn_keys=names, **kw)
+    fresh = policy.generate(nxt, images, seed=4, **kw)
+    assert torch.equal(again.token_ids, fresh.token_ids)
+    torch.testing.assert_close(again.logprobs, fresh.logprobs, atol=1e-5, rtol=0)
+    assert store.reused_tokens > 0
 
 
 def test_save_load_round_trip(tiny, tmp_path):

@@ -183,7 +183,7 @@ class TurnCache:
         return cache
 
     def remember(self, keys, sequences, attention_mask, cache: PrefixStaticCache, prompt_len: int,
-                 eos_token_ids, marks=None) -> None:
+                 eos_token_ids, marks=None, cache_rows=None) -> None:
         """Store each conversation's tokens whose keys/values the call computed: its prompt's
         (unpadded) and its answer's up to its first end-of-turn token.
 
@@ -191,21 +191,24 @@ class TurnCache:
             keys: ``B`` conversation keys; sequences: ``(B, prompt_len + T)`` from ``generate``;
             attention_mask: ``(B, prompt_len)`` of the call; cache: the call's filled cache;
             marks: the images' fingerprints, as given to :meth:`pack`.
+            cache_rows: the row of ``cache`` that holds each conversation (default: row ``r`` for
+                conversation ``r``; :func:`~sftrl_repro.models.decode.decode` drops finished rows).
         """
         import torch
 
         marks = [None] * len(keys) if marks is None else list(marks)
+        cache_rows = list(range(len(keys))) if cache_rows is None else list(cache_rows)
         own = [layer if isinstance(layer, PrefixStaticLayer) else None for layer in cache.layers]
         filled = int(next(layer for layer in own if layer is not None).cumulative_length)  # the last
         # token generated was never fed back
         answers = sequences[:, prompt_len:]
         is_eos = torch.isin(answers, torch.tensor(list(eos_token_ids), device=answers.device))
-        for r, (key, mark) in enumerate(zip(keys, marks)):
+        for r, (key, mark, row) in enumerate(zip(keys, marks, cache_rows)):
             end = prompt_len + (int(is_eos[r].nonzero()[0]) + 1 if is_eos[r].any() else answers.shape[1])
             real = torch.cat([attention_mask[r].bool(), torch.ones(answers.shape[1], dtype=torch.bool,
                                                                    device=answers.device)])
             positions = real[:min(end, filled)].nonzero().squeeze(1)
             self.entries[key] = (sequences[r, positions].tolist(),
                                  [None if layer is None else
-                                  (layer.keys[r][:, positions].clone(), layer.values[r][:, positions].clone())
+                                  (layer.keys[row][:, positions].clone(), layer.values[row][:, positions].clone())
                                   for layer in own], mark)

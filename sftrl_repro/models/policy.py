@@ -130,11 +130,19 @@ class SeededSampler(LogitsProcessor):
             self.warpers.append(TopPLogitsWarper(decoding.top_p))
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return self.perturb(scores, self.keys, input_ids.shape[1] - self.prompt_len)
+
+    def perturb(self, scores: torch.Tensor, keys: Sequence[Sequence[int]], position: int) -> torch.Tensor:
+        """``(b, V)`` warped logits plus the keyed Gumbel noise of ``keys`` at answer ``position``."""
         scores = scores.float()
         for warp in self.warpers:
-            scores = warp(input_ids, scores)
-        noise = keyed_gumbel(self.keys, input_ids.shape[1] - self.prompt_len, scores.shape[-1], scores.device)
+            scores = warp(None, scores)
+        noise = keyed_gumbel(keys, position, scores.shape[-1], scores.device)
         return (scores.double() + noise).float()
+
+    def choose(self, scores: torch.Tensor, rows: torch.Tensor, position: int) -> torch.Tensor:
+        """The sampled tokens ``(b,)`` of batch rows ``rows`` at answer ``position`` (:func:`~sftrl_repro.models.decode.decode`)."""
+        return self.perturb(scores, [self.keys[r] for r in rows.tolist()], position).argmax(-1)
 
 
 @dataclass
@@ -217,6 +225,11 @@ class Policy:
         #: ``StaticCache``: attends over every slot) or ``'dynamic'`` (re-copies the cache at every
         #: token). Same answers up to float round-off (tested, text and vision).
         self.kv_cache: str = "prefix"
+        #: With the prefix cache, decode with the package's loop (:func:`~sftrl_repro.models.decode.decode`),
+        #: which drops finished conversations from the batch (``True``, default), or with Hugging
+        #: Face's ``generate``, which decodes every row until the longest answer ends. Same answers
+        #: up to float round-off (tested).
+        self.drop_finished: bool = True
 
     # ------------------------------------------------------------------------------ properties
     @property
@@ -255,7 +268,7 @@ class Policy:
         out = Policy(copy.deepcopy(self.model).to(dtype), self.processor, scale=self.scale, modality=self.modality,
                      name=self.name)
         out.model.eval()
-        out.kv_cache = self.kv_cache
+        out.kv_cache, out.drop_finished = self.kv_cache, self.drop_finished
         return out
 
     def to(self, device: str | torch.device) -> "Policy":
@@ -402,7 +415,7 @@ class Policy:
         """
         check_choice("kv_cache", self.kv_cache, KV_CACHES)
         batch = self.encode_prompts(conversations, images)
-        cache = None
+        cache, marks = None, None
         if turn_cache is not None and self.reuses_turns:
             if turn_keys is None or len(turn_keys) != len(conversations):
                 raise ValueError("turn_cache needs turn_keys: one key per conversation")
@@ -415,6 +428,10 @@ class Policy:
             sample_keys = [(int(seed), i) for i in range(len(conversations))]
         if sample_keys is not None and len(sample_keys) != len(conversations):
             raise ValueError(f"got {len(sample_keys)} sample_keys for {len(conversations)} conversations")
+        if self.kv_cache == "prefix" and self.drop_finished:
+            token_ids, logprobs = self._decode(batch, cache, dec, sample_keys, max_new_tokens, with_logprobs,
+                                               turn_cache if cache is not None else None, turn_keys, marks)
+            return self._generation(token_ids, logprobs)
         processors = LogitsProcessorList()
         hf_sampling = dec.do_sample and sample_keys is None
         if dec.do_sample and sample_keys is not None:
@@ -446,17 +463,55 @@ class Policy:
             turn_cache.remember(turn_keys, out.sequences, batch["attention_mask"], cache, prompt_len,
                                 self.eos_token_ids, marks)
         token_ids = out.sequences[:, prompt_len:]
+        logprobs = None
+        if with_logprobs:
+            logits = torch.stack(out.logits, dim=1)  # (B, T, V), raw logits
+            tempered = logits.float() / dec.temperature if dec.do_sample else logits
+            logprobs = log_softmax_gather(tempered, token_ids)
+        return self._generation(token_ids, logprobs)
+
+    def _decode(self, batch, cache, dec: Decoding, sample_keys, max_new_tokens: int, with_logprobs: bool,
+                turn_cache: TurnCache | None, turn_keys, marks) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`generate` with the package's loop, which drops finished rows (see ``models.decode``)."""
+        from sftrl_repro.models.decode import decode
+
+        prompt_len = batch["input_ids"].shape[1]
+        if cache is None:
+            cache = PrefixStaticCache(self.model.config, prompt_len + max_new_tokens)
+        if not dec.do_sample:
+            choose = lambda logits, rows, position: logits.argmax(-1)  # noqa: E731
+        elif sample_keys is not None:
+            choose = SeededSampler(sample_keys, prompt_len, dec).choose
+        else:  # Hugging Face's multinomial sampling from the global RNG
+            warpers = SeededSampler([], prompt_len, dec).warpers
+
+            def choose(logits, rows, position):
+                for warp in warpers:
+                    logits = warp(None, logits)
+                return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1).squeeze(1)
+        on_leave = None
+        if turn_cache is not None:
+            ids, mask = batch["input_ids"], batch["attention_mask"]
+
+            def on_leave(rows, cache_rows, answers):
+                turn_cache.remember([turn_keys[r] for r in rows], torch.cat([ids[rows], answers[rows]], dim=1),
+                                    mask[rows], cache, prompt_len, self.eos_token_ids,
+                                    None if marks is None else [marks[r] for r in rows], cache_rows=cache_rows)
+        return decode(self.model, batch, cache, max_new_tokens=max_new_tokens, choose=choose,
+                      eos_token_ids=self.eos_token_ids, pad_token_id=self.tokenizer.pad_token_id,
+                      logprob_temperature=(dec.temperature if dec.do_sample else 1.0) if with_logprobs else None,
+                      on_leave=on_leave)
+
+    def _generation(self, token_ids: torch.Tensor, logprobs: torch.Tensor | None) -> Generation:
+        """The :class:`Generation` of ``(B, T)`` answer tokens (and their ``(B, T)`` log-probabilities)."""
         is_eos = torch.isin(token_ids, torch.tensor(self.eos_token_ids, device=token_ids.device))
         # Keep every token up to and including the first end-of-turn token.
         ended_before = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
         mask = ~ended_before
         finished = is_eos.any(dim=1)
         token_ids = token_ids.masked_fill(~mask, self.tokenizer.pad_token_id)
-        logprobs = None
-        if with_logprobs:
-            logits = torch.stack(out.logits, dim=1)  # (B, T, V), raw logits
-            tempered = logits.float() / dec.temperature if dec.do_sample else logits
-            logprobs = log_softmax_gather(tempered, token_ids) * mask
+        if logprobs is not None:
+            logprobs = logprobs * mask
         texts = [
             self.tokenizer.decode(row[m & ~e], skip_special_tokens=True)
             for row, m, e in zip(token_ids, mask, is_eos)

@@ -399,6 +399,8 @@ def make_trl_config(config: SFTRunConfig) -> SFTConfig:
         logging_steps=config.logging_steps,
         activation_checkpointing=config.gradient_checkpointing,
         bf16=bf16,
+        # bf16 autocast on a machine without a GPU: transformers asks for use_cpu to allow it
+        use_cpu=bool(bf16) and not torch.cuda.is_available(),
         deepspeed=config.deepspeed,
         assistant_only_loss=True,
         packing=False,
