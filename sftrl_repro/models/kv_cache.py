@@ -15,7 +15,8 @@ same answers (``benchmarks/bench_rollout.py --eval``), 1.28x in bfloat16 (the st
 dtype), where 297 of 310 sampled answers are identical (the rest differ by bf16 round-off flipping a
 keyed sample). On the GP-VL init (32 red-suit hands, float32) 1.3x Hugging Face's dynamic cache,
 the one Mllama used before, with the same answers. Greedy float32 answers are identical to both
-Hugging Face caches, text and vision (tested).
+Hugging Face caches, text and vision (tested). The package's decode loop
+(:func:`~sftrl_repro.models.decode.decode`) decodes into it and drops finished rows from it.
 """
 
 from __future__ import annotations
