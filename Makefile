@@ -23,7 +23,7 @@ FIGURE_NOTEBOOKS := $(patsubst notebooks/src/%.py,notebooks/%.ipynb,$(FIGURE_SOU
 PYTEST_ARGS ?= -n 2 --dist loadfile -m "not slow" tests notebooks \
 	--nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: setup repro repro-full bases study notebooks figures variants test bench small scale
+.PHONY: setup repro repro-full bases base-language base-vision study notebooks figures variants test bench small scale
 
 setup: $(STAMP)
 
@@ -52,23 +52,44 @@ repro-full: setup
 	$(MAKE) --always-make figures
 
 # The tiny bases (text, then vision from it): minutes, built once, cached under runs/tiny-base-*.
-bases: setup
-	$(BIN)/python -m sftrl_repro.trainers.pretrain --modality both
+# Each is one process with one thread (the default bases' run ids record 1 thread).
+bases: base-language base-vision
+
+base-language: setup
+	$(BIN)/python -m sftrl_repro.trainers.pretrain --modality language
+
+base-vision: base-language
+	$(BIN)/python -m sftrl_repro.trainers.pretrain --modality vision
 
 # The study's seeds, one process each with one torch thread, two at a time (two cores); each
 # writes only its own runs/study/<run-id>/, and notebooks 03/04 gather them into results/study_*.csv.
 STUDY_SEEDS ?= 0 1 2
 STUDY_VL_SEEDS ?= 0
 VL_SEEDS ?= 1
-STUDY_RUNS := $(foreach s,$(STUDY_SEEDS),study-gp-l-$(s) study-virl-l-$(s)) \
-	$(foreach s,$(STUDY_VL_SEEDS),study-gp-vl-$(s) study-virl-vl-$(s))
+# The vision runs come first in the list: the vision base is on their path, so it starts as soon as
+# the text base is done, beside the first text run (otherwise the second core would wait for it).
+STUDY_RUNS := $(foreach s,$(STUDY_VL_SEEDS),study-gp-vl-$(s) study-virl-vl-$(s)) \
+	$(foreach s,$(STUDY_SEEDS),study-gp-l-$(s) study-virl-l-$(s))
 
-study: bases
+study: setup
 	$(MAKE) -j2 $(STUDY_RUNS)
 
-study-%: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m sftrl_repro.experiments.study --no-write \
-		--task $(word 1,$(subst -, ,$*)) --variant $(word 2,$(subst -, ,$*)) --seeds $(word 3,$(subst -, ,$*))
+# study-<task>-<variant>-<seed>: one seed's run. Text runs need the text base only; vision runs the vision base.
+STUDY_ARGS = $(subst -, ,$(patsubst study-%,%,$@))
+STUDY_RUN = OMP_NUM_THREADS=1 $(BIN)/python -m sftrl_repro.experiments.study --no-write \
+	--task $(word 1,$(STUDY_ARGS)) --variant $(word 2,$(STUDY_ARGS)) --seeds $(word 3,$(STUDY_ARGS))
+
+study-gp-l-%: base-language
+	$(STUDY_RUN)
+
+study-virl-l-%: base-language
+	$(STUDY_RUN)
+
+study-gp-vl-%: base-vision
+	$(STUDY_RUN)
+
+study-virl-vl-%: base-vision
+	$(STUDY_RUN)
 
 # Task variants beyond each notebook's defaults: (notebook, parameters) pairs; results/ and
 # figures/ get their tables and figures, the executed notebooks stay in runs/notebooks/.

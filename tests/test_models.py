@@ -239,6 +239,42 @@ def test_turn_cache_with_rows_leaving_the_batch_early(tiny):
     assert store.reused_tokens > 0
 
 
+def test_bfloat16_copies_cache_float32_keys_and_attend_in_float32(tiny, monkeypatch):
+    """``Policy.cast(bfloat16)`` keeps the prefix cache's keys/values in float32 and attends in float32
+    (``kv_cache.sdpa_over_stored_keys``: exactly SDPA over the upcast query); the original is untouched."""
+    from types import SimpleNamespace
+
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from sftrl_repro.models.kv_cache import STORED_KEYS_SDPA, PrefixStaticLayer, sdpa_over_stored_keys
+
+    half = tiny.cast(torch.bfloat16)
+    assert half.kv_dtype == torch.float32 and half.model.config._attn_implementation == STORED_KEYS_SDPA
+    assert tiny.kv_dtype is None and tiny.model.config._attn_implementation == "sdpa"
+    stored = set()
+    update = PrefixStaticLayer.update
+    monkeypatch.setattr(PrefixStaticLayer, "update",
+                        lambda self, k, v, *a, **kw: (stored.add((k.dtype, self.keys.dtype if self.is_initialized else None)),
+                                                       update(self, k, v, *a, **kw))[1])
+    convs, images = _batch(tiny.modality)
+    out = half.generate(convs, images, max_new_tokens=8, temperature=1.0, seed=3)
+    assert {k for k, _ in stored} == {torch.bfloat16} and {c for _, c in stored} <= {None, torch.float32}
+    assert torch.float32 in {c for _, c in stored}
+    scores = half.score(convs, out.answer_ids(), images)  # no cache: bfloat16 attention
+    torch.testing.assert_close(out.logprobs, scores.logprobs.float(), atol=0.15, rtol=0)
+    # the attention itself: SDPA over the float32 keys with the query upcast, the output cast back
+    module = SimpleNamespace(is_causal=True, training=False)
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 4, 3, 16, generator=g).bfloat16()
+    k, v = torch.randn(2, 4, 7, 16, generator=g), torch.randn(2, 4, 7, 16, generator=g)
+    mask = torch.ones(2, 1, 3, 7, dtype=torch.bool).tril(4)
+    ours, _ = sdpa_over_stored_keys(module, q, k, v, mask)
+    ref, _ = sdpa_attention_forward(module, q.float(), k, v, mask)
+    assert ours.dtype == torch.bfloat16 and torch.equal(ours, ref.to(torch.bfloat16))
+    same, _ = sdpa_over_stored_keys(module, q, k.bfloat16(), v.bfloat16(), mask)
+    assert torch.equal(same, sdpa_attention_forward(module, q, k.bfloat16(), v.bfloat16(), mask)[0])
+
+
 def test_save_load_round_trip(tiny, tmp_path):
     tiny.save(tmp_path / "p")
     again = load_policy("tiny", tiny.modality, checkpoint=tmp_path / "p")

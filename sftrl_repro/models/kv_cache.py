@@ -21,17 +21,51 @@ Hugging Face caches, text and vision (tested). The package's decode loop
 
 from __future__ import annotations
 
+from transformers import AttentionInterface
 from transformers.cache_utils import Cache, StaticLayer
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 #: What :class:`~sftrl_repro.models.policy.Policy` can decode into (``Policy.kv_cache``).
 KV_CACHES = ("prefix", "static", "dynamic")
+#: The attention implementation of a policy whose keys/values are kept in another dtype than its
+#: weights (:func:`sdpa_over_stored_keys`; ``Policy.cast`` sets it on its bfloat16 copies).
+STORED_KEYS_SDPA = "sdpa_stored_keys"
+
+
+def sdpa_over_stored_keys(module, query, key, value, attention_mask, **kwargs):
+    """Hugging Face's SDPA attention, computed in the keys' dtype when it is not the query's.
+
+    Why: with bfloat16 weights and the keys/values cached in float32 (``PrefixStaticCache(dtype=)``),
+    a decoding step's attention (one query over the whole conversation, bound by memory) runs in
+    PyTorch's float32 CPU kernel, 3x faster than its bfloat16 one on the development machine
+    (64 conversations x 800 tokens: 8.8 vs 27.5 ms; prefill attention as fast in either); the
+    projections and MLPs stay in bfloat16. GP-L evaluation: 1.3x the episodes/s (measured). Same
+    inputs in one dtype: exactly ``sdpa``.
+    """
+    if key.dtype == query.dtype:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    out, weights = sdpa_attention_forward(module, query.to(key.dtype), key, value.to(key.dtype), attention_mask,
+                                          **kwargs)
+    return out.to(query.dtype), weights
+
+
+AttentionInterface.register(STORED_KEYS_SDPA, sdpa_over_stored_keys)
+AttentionMaskInterface.register(STORED_KEYS_SDPA, sdpa_mask)
 
 
 class PrefixStaticLayer(StaticLayer):
     """A :class:`~transformers.cache_utils.StaticLayer` whose ``update`` returns the filled slots
-    ``[:, :, :seen]`` (views of the preallocated buffers) instead of all ``max_cache_len`` of them."""
+    ``[:, :, :seen]`` (views of the preallocated buffers) instead of all ``max_cache_len`` of them,
+    stored in ``dtype`` when given (else the incoming states' dtype)."""
+
+    def __init__(self, max_cache_len: int, dtype=None) -> None:
+        super().__init__(max_cache_len=max_cache_len)
+        self.dtype = dtype
 
     def update(self, key_states, value_states, *args, **kwargs):
+        if self.dtype is not None:
+            key_states, value_states = key_states.to(self.dtype), value_states.to(self.dtype)
         keys, values = super().update(key_states, value_states, *args, **kwargs)
         seen = int(self.cumulative_length)
         return keys[:, :, :seen], values[:, :, :seen]
@@ -54,9 +88,11 @@ class PrefixStaticCache(Cache):
             ``cross_attention_layers`` and the vision config's tiles and patches).
         max_cache_len: prompt length + ``max_new_tokens`` of the ``generate`` call it serves.
         num_images: images per conversation (Mllama only).
+        dtype: the self-attention layers' storage dtype (``None``: the model's); ``torch.float32``
+            under bfloat16 weights needs the :data:`STORED_KEYS_SDPA` attention.
     """
 
-    def __init__(self, config, max_cache_len: int, num_images: int = 1) -> None:
+    def __init__(self, config, max_cache_len: int, num_images: int = 1, dtype=None) -> None:
         text = config.get_text_config(decoder=True)
         cross = set(getattr(text, "cross_attention_layers", None) or ())
         layers = []
@@ -66,7 +102,7 @@ class PrefixStaticCache(Cache):
                 patches = (vision.image_size // vision.patch_size) ** 2 + 1
                 layers.append(StaticLayer(max_cache_len=num_images * vision.max_num_tiles * patches))
             else:
-                layers.append(PrefixStaticLayer(max_cache_len=max_cache_len))
+                layers.append(PrefixStaticLayer(max_cache_len=max_cache_len, dtype=dtype))
         super().__init__(layers=layers)
 
 
@@ -113,7 +149,8 @@ class TurnCache:
         """Drop ``key``'s entry (its episode ended)."""
         self.entries.pop(key, None)
 
-    def pack(self, batch, keys, config, max_new_tokens: int, pad_token_id: int, marks=None) -> PrefixStaticCache:
+    def pack(self, batch, keys, config, max_new_tokens: int, pad_token_id: int, marks=None,
+             dtype=None) -> PrefixStaticCache:
         """Re-lay a left-padded prompt batch around the stored prefixes, in place; its cache.
 
         Args:
@@ -126,6 +163,7 @@ class TurnCache:
                 for text): a conversation whose image changed reuses nothing, since its tokens
                 after the image placeholder attended to the old one (a V-IRL agent at its next
                 rail point).
+            dtype: the cache's storage dtype (:class:`PrefixStaticCache`).
 
         Returns:
             A :class:`PrefixStaticCache` of ``C + S + max_new_tokens`` slots holding the prefixes;
@@ -162,7 +200,7 @@ class TurnCache:
             mask[r, places] = 1
             if cross is not None:
                 new_cross[r, places] = cross[r][real[r]]
-        cache = PrefixStaticCache(config, width + max_new_tokens)
+        cache = PrefixStaticCache(config, width + max_new_tokens, dtype=dtype)
         if width_c:
             for index, layer in enumerate(cache.layers):
                 if not isinstance(layer, PrefixStaticLayer):  # Mllama's cross-attention: filled at prefill
