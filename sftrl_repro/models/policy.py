@@ -111,6 +111,16 @@ def keyed_gumbel(keys: Sequence[Sequence[int]], position: int, vocab: int, devic
     return -torch.log(-torch.log(u))
 
 
+def logits_warpers(decoding: Decoding) -> list:
+    """Hugging Face's warpers for ``decoding``, in its sampling order: temperature, top-k, top-p."""
+    warpers = [TemperatureLogitsWarper(decoding.temperature)]
+    if decoding.top_k > 0:
+        warpers.append(TopKLogitsWarper(decoding.top_k))
+    if decoding.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(decoding.top_p))
+    return warpers
+
+
 class SeededSampler(LogitsProcessor):
     """Sampling by keyed Gumbel-max: with greedy search over its output, row ``i`` is a sample of
     ``softmax(top_p(top_k(logits / T)))`` drawn with the noise of ``keys[i]`` at each position.
@@ -123,11 +133,7 @@ class SeededSampler(LogitsProcessor):
     def __init__(self, keys: Sequence[Sequence[int]], prompt_len: int, decoding: Decoding) -> None:
         self.keys = [tuple(int(v) for v in k) for k in keys]
         self.prompt_len = prompt_len
-        self.warpers = [TemperatureLogitsWarper(decoding.temperature)]
-        if decoding.top_k > 0:
-            self.warpers.append(TopKLogitsWarper(decoding.top_k))
-        if decoding.top_p < 1.0:
-            self.warpers.append(TopPLogitsWarper(decoding.top_p))
+        self.warpers = logits_warpers(decoding)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         return self.perturb(scores, self.keys, input_ids.shape[1] - self.prompt_len)
@@ -495,7 +501,7 @@ class Policy:
         elif sample_keys is not None:
             choose = SeededSampler(sample_keys, prompt_len, dec).choose
         else:  # Hugging Face's multinomial sampling from the global RNG
-            warpers = SeededSampler([], prompt_len, dec).warpers
+            warpers = logits_warpers(dec)
 
             def choose(logits, rows, position):
                 for warp in warpers:
