@@ -66,10 +66,16 @@ base-vision: base-language
 STUDY_SEEDS ?= 0 1 2
 STUDY_VL_SEEDS ?= 0
 VL_SEEDS ?= 1
-# The vision runs come first in the list: the vision base is on their path, so it starts as soon as
-# the text base is done, beside the first text run (otherwise the second core would wait for it).
-STUDY_RUNS := $(foreach s,$(STUDY_VL_SEEDS),study-gp-vl-$(s) study-virl-vl-$(s)) \
-	$(foreach s,$(STUDY_SEEDS),study-gp-l-$(s) study-virl-l-$(s))
+VL_RUNS := $(foreach s,$(STUDY_VL_SEEDS),study-gp-vl-$(s) study-virl-vl-$(s))
+TEXT_RUNS := $(foreach s,$(STUDY_SEEDS),study-gp-l-$(s) study-virl-l-$(s))
+STUDY_RUNS := $(VL_RUNS) $(TEXT_RUNS)
+# Order: the text base alone (everything needs it), then the vision base beside the first text run,
+# then the vision runs, then the other text runs. The order-only prerequisite below is what keeps
+# the other text runs waiting: with both job slots busy, make queues every runnable goal and starts
+# its queue first when a slot frees, so without it the vision runs would come last.
+ifneq ($(strip $(VL_RUNS)),)
+$(wordlist 2,$(words $(TEXT_RUNS)),$(TEXT_RUNS)): | base-vision
+endif
 
 study: setup
 	$(MAKE) -j2 $(STUDY_RUNS)
