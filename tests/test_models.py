@@ -246,7 +246,7 @@ def test_bfloat16_copies_cache_float32_keys_and_attend_in_float32(tiny, monkeypa
 
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from sftrl_repro.models.kv_cache import STORED_KEYS_SDPA, PrefixStaticLayer, sdpa_over_stored_keys
+    from sftrl_repro.models.kv_cache import STORED_KEYS_SDPA, ImageStatesLayer, PrefixStaticLayer, sdpa_over_stored_keys
 
     half = tiny.cast(torch.bfloat16)
     assert half.kv_dtype == torch.float32 and half.model.config._attn_implementation == STORED_KEYS_SDPA
@@ -256,10 +256,18 @@ def test_bfloat16_copies_cache_float32_keys_and_attend_in_float32(tiny, monkeypa
     monkeypatch.setattr(PrefixStaticLayer, "update",
                         lambda self, k, v, *a, **kw: (stored.add((k.dtype, self.keys.dtype if self.is_initialized else None)),
                                                        update(self, k, v, *a, **kw))[1])
+    image_states = []
+    image_update = ImageStatesLayer.update
+    monkeypatch.setattr(ImageStatesLayer, "update",
+                        lambda self, k, v, *a, **kw: (image_states.append(k.dtype), image_update(self, k, v, *a, **kw),
+                                                      image_states.append(self.keys.dtype))[1])
     convs, images = _batch(tiny.modality)
     out = half.generate(convs, images, max_new_tokens=8, temperature=1.0, seed=3)
     assert {k for k, _ in stored} == {torch.bfloat16} and {c for _, c in stored} <= {None, torch.float32}
     assert torch.float32 in {c for _, c in stored}
+    # Mllama's cross-attention layers: the image's bfloat16 states stored in float32 too
+    assert image_states == ([torch.bfloat16, torch.float32] * len(image_states[::2]) if tiny.is_vision else [])
+    assert not tiny.is_vision or image_states
     scores = half.score(convs, out.answer_ids(), images)  # no cache: bfloat16 attention
     torch.testing.assert_close(out.logprobs, scores.logprobs.float(), atol=0.15, rtol=0)
     # the attention itself: SDPA over the float32 keys with the query upcast, the output cast back
@@ -273,6 +281,11 @@ def test_bfloat16_copies_cache_float32_keys_and_attend_in_float32(tiny, monkeypa
     assert ours.dtype == torch.bfloat16 and torch.equal(ours, ref.to(torch.bfloat16))
     same, _ = sdpa_over_stored_keys(module, q, k.bfloat16(), v.bfloat16(), mask)
     assert torch.equal(same, sdpa_attention_forward(module, q, k.bfloat16(), v.bfloat16(), mask)[0])
+    # an additive mask in the weights' dtype (Mllama's cross-attention mask) is cast with the query
+    additive = torch.zeros(2, 1, 3, 7, dtype=torch.bfloat16).masked_fill(~mask, torch.finfo(torch.bfloat16).min)
+    ours, _ = sdpa_over_stored_keys(module, q, k, v, additive)
+    ref, _ = sdpa_attention_forward(module, q.float(), k, v, additive.float())
+    assert torch.equal(ours, ref.to(torch.bfloat16))
 
 
 def test_save_load_round_trip(tiny, tmp_path):

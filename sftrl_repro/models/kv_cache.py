@@ -45,6 +45,8 @@ def sdpa_over_stored_keys(module, query, key, value, attention_mask, **kwargs):
     """
     if key.dtype == query.dtype:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    if attention_mask is not None and attention_mask.is_floating_point():  # Mllama's additive cross-attention mask
+        attention_mask = attention_mask.to(key.dtype)
     out, weights = sdpa_attention_forward(module, query.to(key.dtype), key, value.to(key.dtype), attention_mask,
                                           **kwargs)
     return out.to(query.dtype), weights
@@ -76,20 +78,37 @@ class PrefixStaticLayer(StaticLayer):
         return past + query_length, 0
 
 
+class ImageStatesLayer(StaticLayer):
+    """Mllama's cross-attention cache layer: a :class:`~transformers.cache_utils.StaticLayer` of the
+    image's projected keys/values, filled once at prefill, stored in ``dtype`` when given.
+
+    Why the dtype: every decoding step attends from one query over all of them, and under bfloat16
+    weights PyTorch's float32 CPU kernel is the faster one (as for the self-attention layers)."""
+
+    def __init__(self, max_cache_len: int, dtype=None) -> None:
+        super().__init__(max_cache_len=max_cache_len)
+        self.dtype = dtype
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if self.dtype is not None:
+            key_states, value_states = key_states.to(self.dtype), value_states.to(self.dtype)
+        return super().update(key_states, value_states, *args, **kwargs)
+
+
 class PrefixStaticCache(Cache):
     """One :class:`PrefixStaticLayer` per self-attention layer, each holding ``max_cache_len`` tokens.
 
     Mllama's cross-attention layers (vision models) cache the image's projected states instead:
-    a plain :class:`~transformers.cache_utils.StaticLayer` of the vision length each, as
-    Hugging Face's own static cache for Mllama (``MllamaForConditionalGeneration._prepare_static_cache``).
+    an :class:`ImageStatesLayer` (a static layer) of the vision length each, as Hugging Face's own
+    static cache for Mllama (``MllamaForConditionalGeneration._prepare_static_cache``).
 
     Args:
         config: the model's config (its text decoder's ``num_hidden_layers``; for Mllama also
             ``cross_attention_layers`` and the vision config's tiles and patches).
         max_cache_len: prompt length + ``max_new_tokens`` of the ``generate`` call it serves.
         num_images: images per conversation (Mllama only).
-        dtype: the self-attention layers' storage dtype (``None``: the model's); ``torch.float32``
-            under bfloat16 weights needs the :data:`STORED_KEYS_SDPA` attention.
+        dtype: the layers' storage dtype, self- and cross-attention (``None``: the model's);
+            ``torch.float32`` under bfloat16 weights needs the :data:`STORED_KEYS_SDPA` attention.
     """
 
     def __init__(self, config, max_cache_len: int, num_images: int = 1, dtype=None) -> None:
@@ -100,7 +119,7 @@ class PrefixStaticCache(Cache):
             if index in cross:
                 vision = config.vision_config
                 patches = (vision.image_size // vision.patch_size) ** 2 + 1
-                layers.append(StaticLayer(max_cache_len=num_images * vision.max_num_tiles * patches))
+                layers.append(ImageStatesLayer(max_cache_len=num_images * vision.max_num_tiles * patches, dtype=dtype))
             else:
                 layers.append(PrefixStaticLayer(max_cache_len=max_cache_len, dtype=dtype))
         super().__init__(layers=layers)
