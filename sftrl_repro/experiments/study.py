@@ -63,7 +63,8 @@ POWERED_EVAL_N = {"gp": 1000, "virl": 200}
 #: (02_sft) it reads the rule on 90% and solves 6%, so the init is step 120 of 360. Tiny V-IRL: step
 #: 120 of 360, the first checkpoint on the ID plateau for two seeds (per-step accuracy at steps 60 /
 #: 90 / 120 / 150 of a 360-step run, 200 routes: seed 0 1.7 / 31.6 / 29.6 / 31.3%, seed 1 19.3 /
-#: 27.7 / 31.3 / 29.7%; the random policy's 11-16%). Step 60 of 300, the first choice (34% on an
+#: 27.7 / 31.3 / 29.7%; the random policy's 11-16%; V-IRL-VL seed 0 at 60 / 90 / 120: 20.5 / 17.4 /
+#: 30.3%). Step 60 of 300, the first choice (34% on an
 #: earlier build of the same base), sits on a cliff: a base built from the same config on other
 #: floating-point round-off answered "forward()" at every first step there (1.5%, below random).
 SFT_SCHEDULE: dict[tuple[str, str], tuple[int, int]] = {
