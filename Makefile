@@ -77,8 +77,9 @@ ifneq ($(strip $(VL_RUNS)),)
 $(wordlist 2,$(words $(TEXT_RUNS)),$(TEXT_RUNS)): | base-vision
 endif
 
+# -k: a failed run does not stop the others (hours of work); make still fails at the end, before the notebooks.
 study: setup
-	$(MAKE) -j2 $(STUDY_RUNS)
+	$(MAKE) -j2 -k $(STUDY_RUNS)
 
 # study-<task>-<variant>-<seed>: one seed's run. Text runs need the text base only; vision runs the vision base.
 STUDY_ARGS = $(subst -, ,$(patsubst study-%,%,$@))
@@ -125,8 +126,9 @@ sweeps: bases
 notebooks: $(NOTEBOOKS)
 
 # The paper's figures and results/REPORT.md, drawn from the study's tables in results/ (a missing
-# table stops the notebook with the command that makes it).
+# table stops the notebook with the command that makes it); then the README's generated table.
 figures: $(FIGURE_NOTEBOOKS)
+	$(BIN)/python -m sftrl_repro.plots.report --readme README.md
 
 # Render atomically: convert + execute into runs/notebooks/, then move over the committed copy.
 notebooks/%.ipynb: notebooks/src/%.py $(STAMP)

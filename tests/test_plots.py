@@ -547,6 +547,38 @@ def test_report_values_and_signs(tmp_path):
     assert "n/a: not run yet" in text
 
 
+def test_study_summary_and_the_readme_block(tmp_path):
+    gp = synthetic_study(rl_ood_slope=0.01, sft_ood_slope=-0.01)
+    gp.to_csv(tmp_path / "study_gp_l.csv", index=False)
+    synthetic_study("virl", variant="vl").to_csv(tmp_path / "study_virl_vl.csv", index=False)
+    summary = report.study_summary(tmp_path)
+    assert list(zip(summary["task"], summary["split"])) == [
+        ("GP-L", "id"), ("GP-L", "rule_ood"), ("V-IRL-VL", "id"), ("V-IRL-VL", "rule_ood"), ("V-IRL-VL", "visual_ood")]
+    effects = study.study_effects(gp, "success").set_index(["split", "arm"])
+    row = summary.set_index(["task", "split"]).loc[("GP-L", "rule_ood")]
+    assert row["rl_effect"] == pytest.approx(effects.loc[("rule_ood", "rl"), "effect"])
+    assert row["sft_se"] == pytest.approx(effects.loc[("rule_ood", "sft"), "effect_se"])
+    assert row["rl_reading"] == effects.loc[("rule_ood", "rl"), "reading"] and row["n_seeds"] == 3
+    assert (row["paper_init"], row["paper_rl"], row["paper_sft"]) == (11.5, 15.0, 3.4)
+    assert math.isnan(summary.set_index(["task", "split"]).loc[("GP-L", "id"), "paper_init"])
+    # V-IRL: per-step accuracy against Fig 6, route success against Fig 7's visual OOD
+    assert list(summary[summary.task == "V-IRL-VL"]["metric"]) == ["per_step_accuracy"] * 2 + ["success"]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.README_BEGIN}\nold numbers\n{report.README_END}\nafter\n")
+    text = report.update_readme(readme, tmp_path).read_text()
+    assert text.startswith("intro\n") and text.endswith(f"{report.README_END}\nafter\n") and "old numbers" not in text
+    assert "| GP-L | Rule OOD (success) | 11.5 -> 15.0 / 3.4 |" in text
+    assert "| V-IRL-VL | Visual OOD (route success) | 16.7 -> 77.8 / 11.1 |" in text
+    assert report.update_readme(readme, tmp_path).read_text() == text  # idempotent
+    assert report.summary_markdown(summary) in report.build_report(tmp_path)
+    bare = tmp_path / "bare.md"
+    bare.write_text("no markers\n")
+    with pytest.raises(ValueError, match="study-summary"):
+        report.update_readme(bare, tmp_path)
+    assert bare.read_text() == "no markers\n"
+    assert "No study table exists yet" in report.summary_markdown(report.study_summary(tmp_path / "none"))
+
+
 def test_report_fig10_from_a_sweep(tmp_path):
     frames = []
     for i, v in enumerate((1, 3, 5, 10)):

@@ -28,7 +28,7 @@ import pandas as pd
 
 from sftrl_repro.paths import results_dir
 from sftrl_repro.plots.common import label, mean_and_se
-from sftrl_repro.plots.study import METRIC, MissingResults, equal_compute, read_study, study_path
+from sftrl_repro.plots.study import METRIC, MissingResults, equal_compute, read_study, study_effects, study_path
 from sftrl_repro.plots.sweeps import LAST_CHECKPOINT_NOTE, fig10_growth, read_sweep, sweep_path
 from sftrl_repro.utils.io import write_text_atomic
 
@@ -171,6 +171,95 @@ def report_table(folder: str | os.PathLike | None = None, *, scale: str = "tiny"
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
+#: The README's generated block (:func:`update_readme`) sits between these two lines.
+README_BEGIN = "<!-- study-summary: written by `python -m sftrl_repro.plots.report --readme README.md`; do not edit -->"
+README_END = "<!-- /study-summary -->"
+SUMMARY_COLUMNS = ["task", "split", "metric", "paper_init", "paper_rl", "paper_sft", "init", "rl", "sft", "rl_effect",
+                   "rl_se", "rl_reading", "sft_effect", "sft_se", "sft_reading", "n_seeds", "n_episodes"]
+
+
+def study_summary(folder: str | os.PathLike | None = None, *, scale: str = "tiny") -> pd.DataFrame:
+    """What each task's study shows, one row per (task, split) of the study tables that exist.
+
+    Columns (:data:`SUMMARY_COLUMNS`, percent / points): the paper's init, RL and SFT (Fig 6 rule OOD,
+    Fig 7 visual OOD; NaN in distribution, which the paper gives in figures only), this package's at
+    equal compute (:func:`~sftrl_repro.plots.study.study_effects`: means over seeds), each arm minus
+    the init with its SE and reading ("up"/"down" only when |z| >= 2), the seeds, and the fewest
+    episodes per checkpoint of the split. The metric is the paper's: GP episode success; V-IRL
+    per-step accuracy (Fig 6), route success on visual OOD (Fig 7).
+    """
+    from sftrl_repro.paper import paper_tables
+
+    tables = paper_tables()
+    folder = Path(folder) if folder is not None else results_dir()
+    rows = []
+    for task, key in TASK_KEYS.items():
+        frame = read_study(key, scale=scale, folder=folder, required=False)
+        if frame is None:
+            continue
+        for split in [s for s in ("id", "rule_ood", "visual_ood") if s in set(frame["split"])]:
+            metric = "success" if split == "visual_ood" else METRIC[key]  # Fig 7: V-IRL route success
+            if metric not in frame or frame.loc[frame["split"] == split, metric].isna().all():
+                continue
+            effects = study_effects(frame, metric, splits=[split])
+            arms = effects.set_index("arm") if len(effects) else effects
+            if not {"sft", "rl"} <= set(arms.index):
+                continue
+            paper = {"rule_ood": tables["rule_ood"], "visual_ood": tables["visual_ood"]}.get(split)
+            mine = paper[paper["task"] == task] if paper is not None else None
+            p = mine.iloc[0] if mine is not None and len(mine) else None
+            episodes = frame.loc[frame["split"] == split, "n_episodes"]
+            rows.append({
+                "task": task, "split": split, "metric": metric,
+                "paper_init": math.nan if p is None else float(p["init"]),
+                "paper_rl": math.nan if p is None else float(p["rl"]),
+                "paper_sft": math.nan if p is None else float(p["sft"]),
+                "init": float(arms.loc["rl", "init"]), "rl": float(arms.loc["rl", "arm_value"]),
+                "sft": float(arms.loc["sft", "arm_value"]),
+                "rl_effect": float(arms.loc["rl", "effect"]), "rl_se": float(arms.loc["rl", "effect_se"]),
+                "rl_reading": arms.loc["rl", "reading"],
+                "sft_effect": float(arms.loc["sft", "effect"]), "sft_se": float(arms.loc["sft", "effect_se"]),
+                "sft_reading": arms.loc["sft", "reading"],
+                "n_seeds": int(min(arms.loc["rl", "n_seeds"], arms.loc["sft", "n_seeds"])),
+                "n_episodes": int(episodes.min()) if episodes.notna().any() else 0,
+            })
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """:func:`study_summary` as a Markdown table (the README's block and REPORT.md's second section)."""
+    if summary.empty:
+        return "No study table exists yet (`results/study_<task>_<variant>.csv`: `make repro` writes them)."
+    metric_names = {"success": "success", "per_step_accuracy": "per-step accuracy"}
+    lines = ["| task | split (metric) | paper: init -> RL / SFT | this package: init -> RL / SFT | RL - init "
+             "| SFT - init | seeds x episodes |", "|---|---|---|---|---|---|---|"]
+    for _, r in summary.iterrows():
+        paper = ("-" if not np.isfinite(r["paper_init"])
+                 else f"{r['paper_init']:.1f} -> {r['paper_rl']:.1f} / {r['paper_sft']:.1f}")
+        metric = metric_names.get(r["metric"], r["metric"])
+        if r["task"].startswith("V-IRL") and r["metric"] == "success":
+            metric = "route success"
+        lines.append(f"| {r['task']} | {label(r['split'])} ({metric}) | {paper} | {r['init']:.1f} -> {r['rl']:.1f} / "
+                     f"{r['sft']:.1f} | {r['rl_effect']:+.1f} +- {r['rl_se']:.1f} ({r['rl_reading']}) | "
+                     f"{r['sft_effect']:+.1f} +- {r['sft_se']:.1f} ({r['sft_reading']}) | "
+                     f"{r['n_seeds']} x {r['n_episodes']} |")
+    return "\n".join(lines)
+
+
+def update_readme(path: str | os.PathLike, folder: str | os.PathLike | None = None, *, scale: str = "tiny") -> Path:
+    """Rewrite the block of ``path`` between :data:`README_BEGIN` and :data:`README_END` with
+    :func:`summary_markdown` of ``folder``'s study tables (atomically; the rest of the file as it
+    was). A file without both markers, in that order, is an error that names them."""
+    path = Path(path)
+    text = path.read_text()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"{path} has no generated block: it needs the line {README_BEGIN!r} and, after it, "
+                         f"the line {README_END!r}")
+    block = f"{README_BEGIN}\n{summary_markdown(study_summary(folder, scale=scale))}\n"
+    return write_text_atomic(path, text[:begin] + block + text[end:])
+
+
 def _fmt(x: float, signed: bool = False, digits: int = 1) -> str:
     if not np.isfinite(x):
         return ""
@@ -206,7 +295,11 @@ def build_report(folder: str | os.PathLike | None = None, *, scale: str = "tiny"
             "" if missing else f"`{r['source']}`",
         ]) + " |")
     lines += ["", "The paper does not state ID end values or recognition accuracies (figures only); they are in",
-              "the figures' CSVs (`results/fig*.csv`).", ""]
+              "the figures' CSVs (`results/fig*.csv`).", "",
+              "## Each arm against the init, per task and split", "",
+              "At equal compute, means over seeds (percent; effects in points +- SE, \"up\"/\"down\" only when",
+              "|z| >= 2). GP: episode success within the verification budget; V-IRL: per-step accuracy.", "",
+              summary_markdown(study_summary(folder, scale=scale)), ""]
     return "\n".join(lines)
 
 
@@ -215,3 +308,21 @@ def write_report(path: str | os.PathLike | None = None, *, folder: str | os.Path
     """Write :func:`build_report` to ``path`` (default ``results/REPORT.md``) atomically."""
     path = Path(path) if path is not None else results_dir() / "REPORT.md"
     return write_text_atomic(path, build_report(folder, scale=scale))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write ``results/REPORT.md`` (or ``REPORT_<scale>.md``) and, with ``--readme``, the README's generated block."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m sftrl_repro.plots.report", description=main.__doc__)
+    parser.add_argument("--scale", choices=("tiny", "small", "paper"), default="tiny")
+    parser.add_argument("--readme", metavar="PATH", help="also rewrite this file's block between the markers")
+    args = parser.parse_args(argv)
+    name = "REPORT.md" if args.scale == "tiny" else f"REPORT_{args.scale}.md"
+    print(write_report(results_dir() / name, scale=args.scale))
+    if args.readme:
+        print(update_readme(args.readme, scale=args.scale))
+
+
+if __name__ == "__main__":
+    main()
