@@ -165,3 +165,27 @@ def test_effects_in_words_name_each_arm_and_warn_at_the_ood_floor():
     assert "floor" not in describe_effects(effects(12.0), "success")  # OOD off the floor: no warning
     assert describe_effects(effects(0.0), "recognition") == ""
     assert describe_effects(pd.DataFrame(), "success") == ""
+
+
+def test_stage_timings_are_logged_summed_and_skip_cached_stages(tmp_path, monkeypatch, capsys):
+    from sftrl_repro.experiments import study
+
+    run = tmp_path / "tiny-gp-l-pretrained-abc-seed0"
+    study.log_timing(run, "sft", 90.0)
+    study.log_timing(run, "evaluation of SFT step 120", 30.0)
+    study.log_timing(run, "evaluation of SFT step 240", 0.5)  # read back from its cache: not logged
+    study.log_timing(tmp_path / "tiny-virl-l-pretrained-abc-seed0", "rl (PPO and its evaluations)", 60.0)
+    timings = study.study_timings(tmp_path)
+    assert list(timings["stage"]) == ["sft", "evaluation of SFT step 120", "rl (PPO and its evaluations)"]
+    assert timings["minutes"].tolist() == [1.5, 0.5, 1.0] and (timings["threads"] >= 1).all()
+    text = study.timings_report(timings)
+    assert "tiny-gp-l-pretrained-abc-seed0: 2.0 min" in text
+    assert f"total: {3 * timings['threads'].iloc[0]:.0f} core-minutes" in text
+    assert study.timings_report(study.study_timings(tmp_path / "none")).startswith("no study stage")
+    monkeypatch.setattr(study, "runs_dir", lambda: tmp_path.parent)
+    monkeypatch.setattr(study, "study_timings", lambda root=None: timings)
+    study.main(["--times"])
+    assert "core-minutes" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        study.main(["--seeds", "0"])  # no --task
+    assert "--task is required: one of gp, virl" in capsys.readouterr().err

@@ -24,7 +24,10 @@ resumes after a kill and refuses a changed config. :func:`run_study_seeds` runs 
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,44 @@ COLUMNS = ("task", "variant", "scale", "method", "seed", "step", "gflops", "spli
 #: A tiny GP evaluation costs ~0.2 s per hand and core (5 sampled attempts with a growing
 #: conversation); a cached evaluation with fewer hands is extended, not redone (``eval_cache``).
 POWERED_EVAL_N = {"gp": 1000, "virl": 200}
+
+
+#: Every stage of a study run that did work (at least ``MIN_TIMED_SECONDS``: a stage read back from
+#: its cache is not logged) appends a line to ``<study_dir>/timings.jsonl`` (:func:`log_timing`), so
+#: the time of a study resumed over several sessions is still the sum of what ran
+#: (``python -m sftrl_repro.experiments.study --times``).
+TIMINGS_FILE = "timings.jsonl"
+MIN_TIMED_SECONDS = 2.0
+
+
+def log_timing(folder: str | Path, stage: str, seconds: float) -> None:
+    """Append ``{"stage", "seconds", "end", "threads", "load"}`` to ``folder/timings.jsonl`` when the
+    stage took at least :data:`MIN_TIMED_SECONDS`. ``threads``: torch's intra-op threads;
+    ``load``: the machine's 1-minute load average at the end (other processes sharing the cores)."""
+    import torch
+
+    if seconds < MIN_TIMED_SECONDS:
+        return
+    line = {"stage": stage, "seconds": round(seconds, 1), "end": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "threads": torch.get_num_threads(), "load": round(os.getloadavg()[0], 2)}
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / TIMINGS_FILE, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def study_timings(root: str | Path | None = None) -> pd.DataFrame:
+    """Every logged stage of the study runs under ``root`` (default ``runs/study``): columns ``run``,
+    ``stage``, ``minutes``, ``end``, ``threads``, ``load``; empty when nothing was logged."""
+    root = Path(root) if root is not None else runs_dir() / "study"
+    rows = []
+    for path in sorted(root.glob(f"*/{TIMINGS_FILE}")):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                rows.append({"run": path.parent.name, "stage": entry["stage"], "minutes": entry["seconds"] / 60,
+                             "end": entry["end"], "threads": entry["threads"], "load": entry["load"]})
+    return pd.DataFrame(rows, columns=["run", "stage", "minutes", "end", "threads", "load"])
 
 
 #: ``(scale, task) -> (init_steps, sft_steps)``: where the init sits in the SFT run, chosen on
@@ -338,9 +379,12 @@ def sft_arm_rows(config: StudyConfig, checkpoints, cache_dir: Path, *, init_step
         gflops = sft_gflops(policy, config.task, record)
         method = "init" if record.step == init_step else "sft"
         label = f"{progress + ' ' if isinstance(progress, str) else ''}{method} step {record.step}"
+        started = time.perf_counter()
         for metrics in evaluate_checkpoint(policy, config, cache_dir / f"sft_step_{record.step:06d}.json", label,
                                            bool(progress)):
             rows.append(_row(config, method, record.step, gflops, metrics))
+        # cache_dir is <run folder>/eval/<protocol hash>: the run folder keeps the log
+        log_timing(cache_dir.parent.parent, f"evaluation of SFT step {record.step}", time.perf_counter() - started)
     return rows
 
 
@@ -381,7 +425,9 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
         how = (cluster_commands(config) if config.scale == "paper" and root is None
                else f"  {study_command(config)}")
         raise MissingRunError(f"the study's SFT run {sft_dir(config, root)} is missing or unfinished; make it with\n{how}")
+    started = time.perf_counter()
     sft = run_sft_arm(config, root=root)
+    log_timing(study_dir(config, root), "sft", time.perf_counter() - started)
     init = {record.step: record for record in sft.checkpoints}[config.init_steps]
 
     # the init and the SFT arm: the SFT run's checkpoints from init_steps on
@@ -395,7 +441,9 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
         write_json_atomic(init_eval, evaluate_checkpoint(None, config, cache / f"sft_step_{init.step:06d}.json",
                                                          progress=False))
     try:
+        started = time.perf_counter()
         table = run_rl_experiment(rl_experiment(config, init.path), run_dir=rl_dir, progress=progress, train=train)
+        log_timing(study_dir(config, root), "rl (PPO and its evaluations)", time.perf_counter() - started)
     except MissingRunError as err:
         if config.scale == "paper" and root is None:
             raise
@@ -464,6 +512,20 @@ def write_study_results(frame: pd.DataFrame) -> Path:
 
 
 # ----------------------------------------------------------------------------------- command line
+def timings_report(timings: pd.DataFrame) -> str:
+    """:func:`study_timings` in words: each run's stages (minutes, load) and total, then the sum
+    over runs in core-minutes (one thread per run) and core-hours."""
+    if timings.empty:
+        return "no study stage has been timed yet (runs/study/*/timings.jsonl)"
+    lines = []
+    for run, group in timings.groupby("run", sort=True):
+        stages = "; ".join(f"{r.stage} {r.minutes:.1f} min (load {r.load:.1f})" for r in group.itertuples())
+        lines.append(f"{run}: {group['minutes'].sum():.1f} min: {stages}")
+    core = (timings["minutes"] * timings["threads"]).sum()
+    lines.append(f"total: {core:.0f} core-minutes ({core / 60:.1f} core-hours) over {timings['run'].nunique()} run(s)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m sftrl_repro.experiments.study --task gp --variant l --seeds 0 1 2 [--set key=value ...]``.
 
@@ -476,14 +538,21 @@ def main(argv: list[str] | None = None) -> None:
     from sftrl_repro.utils.params import parse_overrides
 
     parser = argparse.ArgumentParser(prog="python -m sftrl_repro.experiments.study", description=main.__doc__)
-    parser.add_argument("--task", choices=TASKS, required=True)
+    parser.add_argument("--task", choices=TASKS, help="required unless --times")
     parser.add_argument("--variant", choices=VARIANTS, default="l")
     parser.add_argument("--scale", choices=SCALES, default="tiny")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a StudyConfig field, e.g. --set eval_n=500 (repeatable)")
     parser.add_argument("--no-write", action="store_true", help="do not write results/study_*.csv")
+    parser.add_argument("--times", action="store_true",
+                        help="print the logged stage times of every study run under runs/study and exit")
     args = parser.parse_args(argv)
+    if args.times:
+        print(timings_report(study_timings()))
+        return
+    if args.task is None:
+        parser.error(f"--task is required: one of {', '.join(TASKS)}")
     try:
         overrides = parse_overrides(args.overrides, StudyConfig)
     except ValueError as err:
