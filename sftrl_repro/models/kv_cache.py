@@ -56,10 +56,12 @@ AttentionInterface.register(STORED_KEYS_SDPA, sdpa_over_stored_keys)
 AttentionMaskInterface.register(STORED_KEYS_SDPA, sdpa_mask)
 
 
-class PrefixStaticLayer(StaticLayer):
-    """A :class:`~transformers.cache_utils.StaticLayer` whose ``update`` returns the filled slots
-    ``[:, :, :seen]`` (views of the preallocated buffers) instead of all ``max_cache_len`` of them,
-    stored in ``dtype`` when given (else the incoming states' dtype)."""
+class StoredDtypeLayer(StaticLayer):
+    """A :class:`~transformers.cache_utils.StaticLayer` that stores the states in ``dtype`` when given
+    (else in the incoming states' dtype).
+
+    Why: every decoding step attends from one query over all the stored keys/values, and under
+    bfloat16 weights PyTorch's float32 CPU kernel is the faster one (:func:`sdpa_over_stored_keys`)."""
 
     def __init__(self, max_cache_len: int, dtype=None) -> None:
         super().__init__(max_cache_len=max_cache_len)
@@ -68,6 +70,14 @@ class PrefixStaticLayer(StaticLayer):
     def update(self, key_states, value_states, *args, **kwargs):
         if self.dtype is not None:
             key_states, value_states = key_states.to(self.dtype), value_states.to(self.dtype)
+        return super().update(key_states, value_states, *args, **kwargs)
+
+
+class PrefixStaticLayer(StoredDtypeLayer):
+    """A self-attention layer whose ``update`` returns the filled slots ``[:, :, :seen]`` (views of
+    the preallocated buffers) instead of all ``max_cache_len`` of them, stored in ``dtype`` when given."""
+
+    def update(self, key_states, value_states, *args, **kwargs):
         keys, values = super().update(key_states, value_states, *args, **kwargs)
         seen = int(self.cumulative_length)
         return keys[:, :, :seen], values[:, :, :seen]
@@ -78,21 +88,9 @@ class PrefixStaticLayer(StaticLayer):
         return past + query_length, 0
 
 
-class ImageStatesLayer(StaticLayer):
-    """Mllama's cross-attention cache layer: a :class:`~transformers.cache_utils.StaticLayer` of the
-    image's projected keys/values, filled once at prefill, stored in ``dtype`` when given.
-
-    Why the dtype: every decoding step attends from one query over all of them, and under bfloat16
-    weights PyTorch's float32 CPU kernel is the faster one (as for the self-attention layers)."""
-
-    def __init__(self, max_cache_len: int, dtype=None) -> None:
-        super().__init__(max_cache_len=max_cache_len)
-        self.dtype = dtype
-
-    def update(self, key_states, value_states, *args, **kwargs):
-        if self.dtype is not None:
-            key_states, value_states = key_states.to(self.dtype), value_states.to(self.dtype)
-        return super().update(key_states, value_states, *args, **kwargs)
+class ImageStatesLayer(StoredDtypeLayer):
+    """Mllama's cross-attention cache layer: the image's projected keys/values, filled once at
+    prefill (all ``max_cache_len`` of them), stored in ``dtype`` when given."""
 
 
 class PrefixStaticCache(Cache):
