@@ -38,10 +38,11 @@ $(STAMP): pyproject.toml
 
 ## The main job: the tiny-scale reproduction. The study's runs first (cached under runs/study/,
 ## so the notebooks then read them back in seconds), then every notebook (re-rendered even when
-## up to date), the other task variants (rendered copies in runs/notebooks/), and the figures.
+## up to date; two at a time with one thread each: 02_sft and 05_base train), the other task
+## variants (rendered copies in runs/notebooks/), and the figures.
 repro: setup
 	$(MAKE) study
-	$(MAKE) --always-make notebooks
+	OMP_NUM_THREADS=1 $(MAKE) -j2 --always-make notebooks
 	$(MAKE) variants
 	$(MAKE) --always-make figures
 
