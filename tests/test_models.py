@@ -239,6 +239,43 @@ def test_turn_cache_with_rows_leaving_the_batch_early(tiny):
     assert store.reused_tokens > 0
 
 
+def test_prefix_cache_never_reads_a_slot_it_did_not_write(tiny, monkeypatch):
+    """The prefix cache's buffers are allocated without a zero fill (``PrefixStaticLayer.lazy_initialization``).
+    Here they start as NaN: a second turn that reuses stored prefixes of different lengths (rows
+    padded in the cache) and drops finished rows answers exactly as with Hugging Face's zero fill."""
+    from transformers.cache_utils import StaticLayer
+
+    from sftrl_repro.models.kv_cache import PrefixStaticLayer, TurnCache
+
+    policy = _eos_biased(tiny, 4.0)
+    convs, images = _batch(tiny.modality)
+    convs, images = convs * 4, None if images is None else images * 4
+    names = [f"c{i}" for i in range(len(convs))]
+    kw = dict(max_new_tokens=30, temperature=1.0)
+
+    def second_turn():
+        store = TurnCache()
+        first = policy.generate(convs, images, seed=2, turn_cache=store, turn_keys=names, **kw)
+        nxt = [c + [assistant_message(t), user_message("Wrong" + "!" * i)] for i, (c, t) in enumerate(zip(convs, first.texts))]
+        out = policy.generate(nxt, images, seed=4, turn_cache=store, turn_keys=names, **kw)
+        assert store.reused_tokens > 0 and len(set(first.mask.sum(1).tolist())) >= 3
+        return out
+
+    ours = PrefixStaticLayer.lazy_initialization
+
+    def nan_buffers(self, keys, values):
+        ours(self, keys, values)
+        self.keys.fill_(float("nan"))
+        self.values.fill_(float("nan"))
+
+    monkeypatch.setattr(PrefixStaticLayer, "lazy_initialization", nan_buffers)
+    poisoned = second_turn()
+    monkeypatch.setattr(PrefixStaticLayer, "lazy_initialization", StaticLayer.lazy_initialization)
+    zeroed = second_turn()
+    assert not torch.isnan(poisoned.logprobs).any()
+    assert torch.equal(poisoned.token_ids, zeroed.token_ids) and torch.equal(poisoned.logprobs, zeroed.logprobs)
+
+
 def test_bfloat16_copies_cache_float32_keys_and_attend_in_float32(tiny, monkeypatch):
     """``Policy.cast(bfloat16)`` keeps the prefix cache's keys/values in float32 and attends in float32
     (``kv_cache.sdpa_over_stored_keys``: exactly SDPA over the upcast query); the original is untouched."""
