@@ -182,6 +182,16 @@ def test_stage_timings_are_logged_summed_and_skip_cached_stages(tmp_path, monkey
     assert "tiny-gp-l-pretrained-abc-seed0: 2.0 min" in text
     assert f"total: {3 * timings['threads'].iloc[0]:.0f} core-minutes" in text
     assert study.timings_report(study.study_timings(tmp_path / "none")).startswith("no study stage")
+    with study.timed_stage(run, "quick"):  # under MIN_TIMED_SECONDS: not logged
+        pass
+    assert len(study.study_timings(tmp_path)) == 3
+    monkeypatch.setattr(study, "MIN_TIMED_SECONDS", 0.0)
+    with pytest.raises(RuntimeError), study.timed_stage(run, "failed"):  # a stage that fails is not logged
+        raise RuntimeError("stopped")
+    with study.timed_stage(run, "quick"):
+        pass
+    mine = study.study_timings(tmp_path)
+    assert list(mine[mine["run"] == run.name]["stage"]) == ["sft", "evaluation of SFT step 120", "quick"]
     monkeypatch.setattr(study, "runs_dir", lambda: tmp_path.parent)
     monkeypatch.setattr(study, "study_timings", lambda root=None: timings)
     study.main(["--times"])

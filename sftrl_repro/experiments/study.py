@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,6 +83,14 @@ def log_timing(folder: str | Path, stage: str, seconds: float) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / TIMINGS_FILE, "a") as f:
         f.write(json.dumps(line) + "\n")
+
+
+@contextmanager
+def timed_stage(folder: str | Path, stage: str):
+    """Time the ``with`` block and :func:`log_timing` it under ``stage`` (when it completes)."""
+    started = time.perf_counter()
+    yield
+    log_timing(folder, stage, time.perf_counter() - started)
 
 
 def study_timings(root: str | Path | None = None) -> pd.DataFrame:
@@ -379,12 +388,11 @@ def sft_arm_rows(config: StudyConfig, checkpoints, cache_dir: Path, *, init_step
         gflops = sft_gflops(policy, config.task, record)
         method = "init" if record.step == init_step else "sft"
         label = f"{progress + ' ' if isinstance(progress, str) else ''}{method} step {record.step}"
-        started = time.perf_counter()
-        for metrics in evaluate_checkpoint(policy, config, cache_dir / f"sft_step_{record.step:06d}.json", label,
-                                           bool(progress)):
-            rows.append(_row(config, method, record.step, gflops, metrics))
         # cache_dir is <run folder>/eval/<protocol hash>: the run folder keeps the log
-        log_timing(cache_dir.parent.parent, f"evaluation of SFT step {record.step}", time.perf_counter() - started)
+        with timed_stage(cache_dir.parent.parent, f"evaluation of SFT step {record.step}"):
+            metrics_rows = evaluate_checkpoint(policy, config, cache_dir / f"sft_step_{record.step:06d}.json", label,
+                                               bool(progress))
+        rows += [_row(config, method, record.step, gflops, metrics) for metrics in metrics_rows]
     return rows
 
 
@@ -425,9 +433,8 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
         how = (cluster_commands(config) if config.scale == "paper" and root is None
                else f"  {study_command(config)}")
         raise MissingRunError(f"the study's SFT run {sft_dir(config, root)} is missing or unfinished; make it with\n{how}")
-    started = time.perf_counter()
-    sft = run_sft_arm(config, root=root)
-    log_timing(study_dir(config, root), "sft", time.perf_counter() - started)
+    with timed_stage(study_dir(config, root), "sft"):
+        sft = run_sft_arm(config, root=root)
     init = {record.step: record for record in sft.checkpoints}[config.init_steps]
 
     # the init and the SFT arm: the SFT run's checkpoints from init_steps on
@@ -441,9 +448,8 @@ def run_study(config: StudyConfig, *, root: str | Path | None = None, progress: 
         write_json_atomic(init_eval, evaluate_checkpoint(None, config, cache / f"sft_step_{init.step:06d}.json",
                                                          progress=False))
     try:
-        started = time.perf_counter()
-        table = run_rl_experiment(rl_experiment(config, init.path), run_dir=rl_dir, progress=progress, train=train)
-        log_timing(study_dir(config, root), "rl (PPO and its evaluations)", time.perf_counter() - started)
+        with timed_stage(study_dir(config, root), "rl (PPO and its evaluations)"):
+            table = run_rl_experiment(rl_experiment(config, init.path), run_dir=rl_dir, progress=progress, train=train)
     except MissingRunError as err:
         if config.scale == "paper" and root is None:
             raise
