@@ -571,6 +571,17 @@ def test_study_summary_and_the_readme_block(tmp_path):
     assert "| V-IRL-VL | Visual OOD (route success) | 16.7 -> 77.8 / 11.1 |" in text
     assert report.update_readme(readme, tmp_path).read_text() == text  # idempotent
     assert report.summary_markdown(summary) in report.build_report(tmp_path)
+    # the decomposition: GP-L rule reading on each split, V-IRL-VL per-step accuracy on visual OOD only
+    diagnostics = report.diagnostics_summary(tmp_path)
+    assert list(zip(diagnostics["task"], diagnostics["split"], diagnostics["metric"])) == [
+        ("GP-L", "id", "rule_reading"), ("GP-L", "rule_ood", "rule_reading"),
+        ("V-IRL-VL", "visual_ood", "per_step_accuracy")]
+    reading = study.study_effects(gp, "rule_reading").set_index(["split", "arm"])
+    d = diagnostics.set_index(["task", "split"]).loc[("GP-L", "rule_ood")]
+    assert d["sft_effect"] == pytest.approx(reading.loc[("rule_ood", "sft"), "effect"])
+    assert d["init"] == pytest.approx(reading.loc[("rule_ood", "rl"), "init"])
+    assert report.diagnostics_markdown(diagnostics) in text and "| GP-L | Rule OOD | rule reading |" in text
+    assert report.diagnostics_markdown(report.diagnostics_summary(tmp_path / "none")) == ""
     bare = tmp_path / "bare.md"
     bare.write_text("no markers\n")
     with pytest.raises(ValueError, match="study-summary"):

@@ -178,6 +178,30 @@ SUMMARY_COLUMNS = ["task", "split", "metric", "paper_init", "paper_rl", "paper_s
                    "rl_se", "rl_reading", "sft_effect", "sft_se", "sft_reading", "n_seeds", "n_episodes"]
 
 
+def _arms_at_equal_compute(frame: pd.DataFrame, split: str, metric: str) -> dict | None:
+    """Init, RL and SFT of ``metric`` on ``split`` at equal compute, each arm minus the init with its SE and
+    reading, the seeds and the fewest episodes per checkpoint (``None``: the split lacks the metric or an arm)."""
+    if metric not in frame or frame.loc[frame["split"] == split, metric].isna().all():
+        return None
+    effects = study_effects(frame, metric, splits=[split])
+    arms = effects.set_index("arm") if len(effects) else effects
+    if not {"sft", "rl"} <= set(arms.index):
+        return None
+    episodes = frame.loc[frame["split"] == split, "n_episodes"]
+    return {"init": float(arms.loc["rl", "init"]), "rl": float(arms.loc["rl", "arm_value"]),
+            "sft": float(arms.loc["sft", "arm_value"]),
+            "rl_effect": float(arms.loc["rl", "effect"]), "rl_se": float(arms.loc["rl", "effect_se"]),
+            "rl_reading": arms.loc["rl", "reading"],
+            "sft_effect": float(arms.loc["sft", "effect"]), "sft_se": float(arms.loc["sft", "effect_se"]),
+            "sft_reading": arms.loc["sft", "reading"],
+            "n_seeds": int(min(arms.loc["rl", "n_seeds"], arms.loc["sft", "n_seeds"])),
+            "n_episodes": int(episodes.min()) if episodes.notna().any() else 0}
+
+
+def _splits(frame: pd.DataFrame) -> list[str]:
+    return [s for s in ("id", "rule_ood", "visual_ood") if s in set(frame["split"])]
+
+
 def study_summary(folder: str | os.PathLike | None = None, *, scale: str = "tiny") -> pd.DataFrame:
     """What each task's study shows, one row per (task, split) of the study tables that exist.
 
@@ -197,33 +221,54 @@ def study_summary(folder: str | os.PathLike | None = None, *, scale: str = "tiny
         frame = read_study(key, scale=scale, folder=folder, required=False)
         if frame is None:
             continue
-        for split in [s for s in ("id", "rule_ood", "visual_ood") if s in set(frame["split"])]:
+        for split in _splits(frame):
             metric = "success" if split == "visual_ood" else METRIC[key]  # Fig 7: V-IRL route success
-            if metric not in frame or frame.loc[frame["split"] == split, metric].isna().all():
-                continue
-            effects = study_effects(frame, metric, splits=[split])
-            arms = effects.set_index("arm") if len(effects) else effects
-            if not {"sft", "rl"} <= set(arms.index):
+            arms = _arms_at_equal_compute(frame, split, metric)
+            if arms is None:
                 continue
             paper = {"rule_ood": tables["rule_ood"], "visual_ood": tables["visual_ood"]}.get(split)
             mine = paper[paper["task"] == task] if paper is not None else None
             p = mine.iloc[0] if mine is not None and len(mine) else None
-            episodes = frame.loc[frame["split"] == split, "n_episodes"]
             rows.append({
                 "task": task, "split": split, "metric": metric,
                 "paper_init": math.nan if p is None else float(p["init"]),
                 "paper_rl": math.nan if p is None else float(p["rl"]),
                 "paper_sft": math.nan if p is None else float(p["sft"]),
-                "init": float(arms.loc["rl", "init"]), "rl": float(arms.loc["rl", "arm_value"]),
-                "sft": float(arms.loc["sft", "arm_value"]),
-                "rl_effect": float(arms.loc["rl", "effect"]), "rl_se": float(arms.loc["rl", "effect_se"]),
-                "rl_reading": arms.loc["rl", "reading"],
-                "sft_effect": float(arms.loc["sft", "effect"]), "sft_se": float(arms.loc["sft", "effect_se"]),
-                "sft_reading": arms.loc["sft", "reading"],
-                "n_seeds": int(min(arms.loc["rl", "n_seeds"], arms.loc["sft", "n_seeds"])),
-                "n_episodes": int(episodes.min()) if episodes.notna().any() else 0,
+                **arms,
             })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+#: The diagnostics that decompose each task's headline metric (what a success or a failure is made of):
+#: GP rule reading (the ``"number"`` field right under the stated rule), GP-VL recognition (the four
+#: cards read from the image), V-IRL-VL per-step accuracy on the VLN-mini routes (whose headline,
+#: as Fig 7, is route success). Per study key: ``(metric, splits)``, ``None`` for every split.
+DIAGNOSTICS: dict[str, tuple[tuple[str, tuple[str, ...] | None], ...]] = {
+    "gp_l": (("rule_reading", None),),
+    "gp_vl": (("recognition", None), ("rule_reading", None)),
+    "virl_l": (),
+    "virl_vl": (("per_step_accuracy", ("visual_ood",)),),
+}
+DIAGNOSTIC_COLUMNS = ["task", "split", "metric", "init", "rl", "sft", "rl_effect", "rl_se", "rl_reading",
+                      "sft_effect", "sft_se", "sft_reading", "n_seeds", "n_episodes"]
+
+
+def diagnostics_summary(folder: str | os.PathLike | None = None, *, scale: str = "tiny") -> pd.DataFrame:
+    """:data:`DIAGNOSTICS` of each study table that exists, as :func:`study_summary` shows the headline
+    metric: init, RL and SFT at equal compute (percent, means over seeds) and each arm minus the init
+    (points +- SE, reading). Columns :data:`DIAGNOSTIC_COLUMNS`; one row per (task, split, diagnostic)."""
+    folder = Path(folder) if folder is not None else results_dir()
+    rows = []
+    for task, key in TASK_KEYS.items():
+        frame = read_study(key, scale=scale, folder=folder, required=False)
+        if frame is None:
+            continue
+        for metric, splits in DIAGNOSTICS[key]:
+            for split in [s for s in _splits(frame) if splits is None or s in splits]:
+                arms = _arms_at_equal_compute(frame, split, metric)
+                if arms is not None:
+                    rows.append({"task": task, "split": split, "metric": metric, **arms})
+    return pd.DataFrame(rows, columns=DIAGNOSTIC_COLUMNS)
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
@@ -246,9 +291,37 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def diagnostics_markdown(diagnostics: pd.DataFrame) -> str:
+    """:func:`diagnostics_summary` as a Markdown table (empty string when there is none)."""
+    if diagnostics.empty:
+        return ""
+    names = {"rule_reading": "rule reading", "recognition": "recognition", "per_step_accuracy": "per-step accuracy"}
+    lines = ["| task | split | diagnostic | init -> RL / SFT | RL - init | SFT - init | seeds x episodes |",
+             "|---|---|---|---|---|---|---|"]
+    for _, r in diagnostics.iterrows():
+        lines.append(f"| {r['task']} | {label(r['split'])} | {names.get(r['metric'], r['metric'])} | "
+                     f"{r['init']:.1f} -> {r['rl']:.1f} / {r['sft']:.1f} | "
+                     f"{r['rl_effect']:+.1f} +- {r['rl_se']:.1f} ({r['rl_reading']}) | "
+                     f"{r['sft_effect']:+.1f} +- {r['sft_se']:.1f} ({r['sft_reading']}) | "
+                     f"{r['n_seeds']} x {r['n_episodes']} |")
+    return "\n".join(lines)
+
+
+def readme_block(folder: str | os.PathLike | None = None, *, scale: str = "tiny") -> str:
+    """The README's generated block (between the markers): :func:`summary_markdown`, then, when the
+    tables have them, :func:`diagnostics_markdown` under a one-line heading."""
+    text = summary_markdown(study_summary(folder, scale=scale))
+    diagnostics = diagnostics_markdown(diagnostics_summary(folder, scale=scale))
+    if diagnostics:
+        text += ("\n\nWhat the headline numbers are made of (the same checkpoints; GP: rule reading, the "
+                 "`\"number\"` field right under the stated rule; GP-VL: recognition, the four cards read from "
+                 "the image; V-IRL-VL: per-step accuracy on the VLN-mini routes):\n\n" + diagnostics)
+    return text
+
+
 def update_readme(path: str | os.PathLike, folder: str | os.PathLike | None = None, *, scale: str = "tiny") -> Path:
     """Rewrite the block of ``path`` between :data:`README_BEGIN` and :data:`README_END` with
-    :func:`summary_markdown` of ``folder``'s study tables (atomically; the rest of the file as it
+    :func:`readme_block` of ``folder``'s study tables (atomically; the rest of the file as it
     was). A file without both markers, in that order, is an error that names them."""
     path = Path(path)
     text = path.read_text()
@@ -256,7 +329,7 @@ def update_readme(path: str | os.PathLike, folder: str | os.PathLike | None = No
     if begin < 0 or end < begin:
         raise ValueError(f"{path} has no generated block: it needs the line {README_BEGIN!r} and, after it, "
                          f"the line {README_END!r}")
-    block = f"{README_BEGIN}\n{summary_markdown(study_summary(folder, scale=scale))}\n"
+    block = f"{README_BEGIN}\n{readme_block(folder, scale=scale)}\n"
     return write_text_atomic(path, text[:begin] + block + text[end:])
 
 
@@ -299,7 +372,7 @@ def build_report(folder: str | os.PathLike | None = None, *, scale: str = "tiny"
               "## Each arm against the init, per task and split", "",
               "At equal compute, means over seeds (percent; effects in points +- SE, \"up\"/\"down\" only when",
               "|z| >= 2). GP: episode success within the verification budget; V-IRL: per-step accuracy.", "",
-              summary_markdown(study_summary(folder, scale=scale)), ""]
+              readme_block(folder, scale=scale), ""]
     return "\n".join(lines)
 
 
