@@ -198,6 +198,15 @@ def _arms_at_equal_compute(frame: pd.DataFrame, split: str, metric: str) -> dict
             "n_episodes": int(episodes.min()) if episodes.notna().any() else 0}
 
 
+def _study_frames(folder: str | os.PathLike | None, scale: str):
+    """``(task, key, frame)`` for each study table of ``folder`` (default ``results/``) that exists."""
+    folder = Path(folder) if folder is not None else results_dir()
+    for task, key in TASK_KEYS.items():
+        frame = read_study(key, scale=scale, folder=folder, required=False)
+        if frame is not None:
+            yield task, key, frame
+
+
 def _splits(frame: pd.DataFrame) -> list[str]:
     return [s for s in ("id", "rule_ood", "visual_ood") if s in set(frame["split"])]
 
@@ -215,12 +224,8 @@ def study_summary(folder: str | os.PathLike | None = None, *, scale: str = "tiny
     from sftrl_repro.paper import paper_tables
 
     tables = paper_tables()
-    folder = Path(folder) if folder is not None else results_dir()
     rows = []
-    for task, key in TASK_KEYS.items():
-        frame = read_study(key, scale=scale, folder=folder, required=False)
-        if frame is None:
-            continue
+    for task, key, frame in _study_frames(folder, scale):
         for split in _splits(frame):
             metric = "success" if split == "visual_ood" else METRIC[key]  # Fig 7: V-IRL route success
             arms = _arms_at_equal_compute(frame, split, metric)
@@ -257,12 +262,8 @@ def diagnostics_summary(folder: str | os.PathLike | None = None, *, scale: str =
     """:data:`DIAGNOSTICS` of each study table that exists, as :func:`study_summary` shows the headline
     metric: init, RL and SFT at equal compute (percent, means over seeds) and each arm minus the init
     (points +- SE, reading). Columns :data:`DIAGNOSTIC_COLUMNS`; one row per (task, split, diagnostic)."""
-    folder = Path(folder) if folder is not None else results_dir()
     rows = []
-    for task, key in TASK_KEYS.items():
-        frame = read_study(key, scale=scale, folder=folder, required=False)
-        if frame is None:
-            continue
+    for task, key, frame in _study_frames(folder, scale):
         for metric, splits in DIAGNOSTICS[key]:
             for split in [s for s in _splits(frame) if splits is None or s in splits]:
                 arms = _arms_at_equal_compute(frame, split, metric)
