@@ -6,7 +6,9 @@ default: ``model.generate(**inputs, max_new_tokens=256)``, i.e. the checkpoint's
 (Llama-3.2-Vision's: sampling at temperature 0.6 with top-p 0.9; a checkpoint whose config does not
 say, like the ``tiny`` and ``small`` models, uses those same settings: see ``Policy.decoding``).
 Sampling is keyed per episode and turn (``sampling_seed``), so an evaluation is reproducible and
-does not depend on ``num_envs``. ``greedy=True`` decodes greedily instead (the package's former
+its sampled stream does not depend on ``num_envs`` (the batch's shape can still move a logit's
+rounding and, rarely, an answer: under bfloat16, 2 of 2,513 answers measured at 64 vs 128,
+``experiments.rl.EVAL_NUM_ENVS``). ``greedy=True`` decodes greedily instead (the package's former
 default); ``temperature=`` sets a temperature of your own; any object with a
 ``generate(conversations, images, ...)`` method works: a :class:`~sftrl_repro.models.Policy` of any
 scale or an OpenAI-compatible endpoint (:class:`~sftrl_repro.evaluation.api.ChatAPIPolicy`).
