@@ -56,8 +56,8 @@ def default_splits(variant: str) -> tuple[str, ...]:
 
 
 #: Episodes an evaluation plays together (the generation batch; fewer when fewer are left). 128 rather
-#: than 64: GP-L rule OOD at the tiny init, 256 hands, one thread, 1.12x less CPU time (73 vs 81 s,
-#: two runs each; 256 envs: the same as 128, 2.3x the memory). The sampled stream is keyed per episode,
+#: than 64: GP-L rule OOD at the tiny init, 256 hands, one thread, two runs each beside other work,
+#: 1.13x faster (132 vs 149 s; 256 together: 130 s at 2.3x the memory). The sampled stream is keyed per episode,
 #: so the batch does not choose the answers; under bfloat16 its shape can move a logit's rounding:
 #: 2 of 2,513 answers of 512 ID hands changed outcome between 64 and 128 (success, rule reading and
 #: recognition identical).
