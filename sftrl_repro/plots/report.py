@@ -272,6 +272,13 @@ def diagnostics_summary(folder: str | os.PathLike | None = None, *, scale: str =
     return pd.DataFrame(rows, columns=DIAGNOSTIC_COLUMNS)
 
 
+def _arm_cells(r: pd.Series) -> str:
+    """A summary row's last four Markdown cells: init -> RL / SFT, each arm minus the init, seeds x episodes."""
+    return (f"{r['init']:.1f} -> {r['rl']:.1f} / {r['sft']:.1f} | "
+            f"{r['rl_effect']:+.1f} +- {r['rl_se']:.1f} ({r['rl_reading']}) | "
+            f"{r['sft_effect']:+.1f} +- {r['sft_se']:.1f} ({r['sft_reading']}) | {r['n_seeds']} x {r['n_episodes']}")
+
+
 def summary_markdown(summary: pd.DataFrame) -> str:
     """:func:`study_summary` as a Markdown table (the README's block and REPORT.md's second section)."""
     if summary.empty:
@@ -285,10 +292,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
         metric = metric_names.get(r["metric"], r["metric"])
         if r["task"].startswith("V-IRL") and r["metric"] == "success":
             metric = "route success"
-        lines.append(f"| {r['task']} | {label(r['split'])} ({metric}) | {paper} | {r['init']:.1f} -> {r['rl']:.1f} / "
-                     f"{r['sft']:.1f} | {r['rl_effect']:+.1f} +- {r['rl_se']:.1f} ({r['rl_reading']}) | "
-                     f"{r['sft_effect']:+.1f} +- {r['sft_se']:.1f} ({r['sft_reading']}) | "
-                     f"{r['n_seeds']} x {r['n_episodes']} |")
+        lines.append(f"| {r['task']} | {label(r['split'])} ({metric}) | {paper} | {_arm_cells(r)} |")
     return "\n".join(lines)
 
 
@@ -300,11 +304,7 @@ def diagnostics_markdown(diagnostics: pd.DataFrame) -> str:
     lines = ["| task | split | diagnostic | init -> RL / SFT | RL - init | SFT - init | seeds x episodes |",
              "|---|---|---|---|---|---|---|"]
     for _, r in diagnostics.iterrows():
-        lines.append(f"| {r['task']} | {label(r['split'])} | {names.get(r['metric'], r['metric'])} | "
-                     f"{r['init']:.1f} -> {r['rl']:.1f} / {r['sft']:.1f} | "
-                     f"{r['rl_effect']:+.1f} +- {r['rl_se']:.1f} ({r['rl_reading']}) | "
-                     f"{r['sft_effect']:+.1f} +- {r['sft_se']:.1f} ({r['sft_reading']}) | "
-                     f"{r['n_seeds']} x {r['n_episodes']} |")
+        lines.append(f"| {r['task']} | {label(r['split'])} | {names.get(r['metric'], r['metric'])} | {_arm_cells(r)} |")
     return "\n".join(lines)
 
 
