@@ -46,7 +46,7 @@ def synthetic_study(task="gp", variant="l", seeds=(0, 1, 2), n_sft=8, n_rl=6, *,
                     row["per_step_accuracy"] = 0.0 if zero else min(1.0, p + 0.3)
                 else:
                     row["rule_reading"] = p
-                if task == "gp" and variant == "vl":
+                if task == "gp":  # GP-VL: the cards read from the image; GP-L: the hand copied
                     row["recognition"] = 0.0 if zero else min(1.0, p + 0.4)
                 rows.append(row)
 
@@ -571,16 +571,20 @@ def test_study_summary_and_the_readme_block(tmp_path):
     assert "| V-IRL-VL | Visual OOD (route success) | 16.7 -> 77.8 / 11.1 |" in text
     assert report.update_readme(readme, tmp_path).read_text() == text  # idempotent
     assert report.summary_markdown(summary) in report.build_report(tmp_path)
-    # the decomposition: GP-L rule reading on each split, V-IRL-VL per-step accuracy on visual OOD only
+    # the decomposition: GP-L hand copied then rule reading on each split, V-IRL-VL per-step accuracy on
+    # visual OOD only
     diagnostics = report.diagnostics_summary(tmp_path)
     assert list(zip(diagnostics["task"], diagnostics["split"], diagnostics["metric"])) == [
+        ("GP-L", "id", "recognition"), ("GP-L", "rule_ood", "recognition"),
         ("GP-L", "id", "rule_reading"), ("GP-L", "rule_ood", "rule_reading"),
         ("V-IRL-VL", "visual_ood", "per_step_accuracy")]
     reading = study.study_effects(gp, "rule_reading").set_index(["split", "arm"])
-    d = diagnostics.set_index(["task", "split"]).loc[("GP-L", "rule_ood")]
+    d = diagnostics.set_index(["task", "split", "metric"]).loc[("GP-L", "rule_ood", "rule_reading")]
     assert d["sft_effect"] == pytest.approx(reading.loc[("rule_ood", "sft"), "effect"])
     assert d["init"] == pytest.approx(reading.loc[("rule_ood", "rl"), "init"])
     assert report.diagnostics_markdown(diagnostics) in text and "| GP-L | Rule OOD | rule reading |" in text
+    assert "| GP-L | In distribution | hand copied |" in text  # GP-L copies the hand: no image to recognise
+    assert report.diagnostic_name("GP-VL", "recognition") == "recognition"
     assert report.diagnostics_markdown(report.diagnostics_summary(tmp_path / "none")) == ""
     bare = tmp_path / "bare.md"
     bare.write_text("no markers\n")

@@ -25,9 +25,9 @@
 #    the init's compute and image tokens counted the same way in both arms).
 #
 # The metric is episode success within the verification budget; beside it, **rule reading** (the
-# answer's `"number"` field right under the *stated* rule) and, for `vl`, **recognition** (the
-# `"cards"` field): they separate "did not read the rule" / "did not see the cards" from "could not
-# do the arithmetic".
+# answer's `"number"` field right under the *stated* rule) and **recognition** (the `"cards"` field is
+# the hand: read from the image for `vl`, copied from the prompt for `l`): they separate "did not
+# see (or copy) the cards" / "did not read the rule" from "could not do the arithmetic".
 #
 # Writes `results/study_gp_<variant>.csv` (one row per seed, checkpoint and split; the figure
 # notebooks draw Fig 5-8 from it) and `figures/study_gp_<variant>.png`; smoke runs write under
@@ -119,9 +119,8 @@ study = run_study_seeds(config, seeds, root=root, train=scale != "paper")
 if not smoke:
     print("wrote", write_study_results(study))
 metric = METRIC[key]
-cols = ["method", "seed", "step", "gflops", "split", "success", "success_se", "first_attempt_success", "rule_reading"]
-if variant == "vl":
-    cols.append("recognition")
+cols = ["method", "seed", "step", "gflops", "split", "success", "success_se", "first_attempt_success", "recognition",
+        "rule_reading"]
 study[cols].sort_values(["split", "seed", "method", "gflops"]).round(3)
 
 # %% [markdown]
@@ -141,8 +140,7 @@ save_figure(fig, f"study_{key}" + ("" if scale == "tiny" else f"_{scale}"), fold
 # "down" only when |z| >= 2. The paper (GP-L, Fig 6): rule OOD, SFT 11.5% -> 3.4%, RL 11.5% -> 15.0%.
 
 # %%
-effects = pd.concat([study_effects(study, m) for m in dict.fromkeys([metric, "rule_reading"]
-                                                                    + (["recognition"] if variant == "vl" else []))],
+effects = pd.concat([study_effects(study, m) for m in dict.fromkeys([metric, "recognition", "rule_reading"])],
                     ignore_index=True)
 effects.round(2)
 

@@ -48,7 +48,8 @@ METHODS = ("init", "sft", "rl")
 #: ``gflops`` is the training compute on the paper's axis (init included in both arms);
 #: ``success`` is GP episode success within the verification budget / V-IRL route success;
 #: ``per_step_accuracy`` (V-IRL), ``rule_reading`` (GP: the ``"number"`` field right under the
-#: stated rule) and ``recognition`` (GP-VL: the four cards recognised) are ``NaN`` elsewhere.
+#: stated rule) and ``recognition`` (GP: the ``"cards"`` field is the hand, read from the image for
+#: GP-VL, copied from the prompt for GP-L) are ``NaN`` elsewhere.
 COLUMNS = ("task", "variant", "scale", "method", "seed", "step", "gflops", "split", "success", "success_se",
            "n_episodes", "per_step_accuracy", "per_step_accuracy_se", "rule_reading", "recognition",
            "first_attempt_success")

@@ -244,12 +244,13 @@ def study_summary(folder: str | os.PathLike | None = None, *, scale: str = "tiny
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-#: The diagnostics that decompose each task's headline metric (what a success or a failure is made of):
-#: GP rule reading (the ``"number"`` field right under the stated rule), GP-VL recognition (the four
-#: cards read from the image), V-IRL-VL per-step accuracy on the VLN-mini routes (whose headline,
+#: The diagnostics that decompose each task's headline metric (what a success or a failure is made of),
+#: in the order an answer depends on them: GP ``recognition`` (the ``"cards"`` field is the hand: read
+#: from the image for GP-VL, copied from the prompt for GP-L), GP rule reading (the ``"number"`` field
+#: right under the stated rule), V-IRL-VL per-step accuracy on the VLN-mini routes (whose headline,
 #: as Fig 7, is route success). Per study key: ``(metric, splits)``, ``None`` for every split.
 DIAGNOSTICS: dict[str, tuple[tuple[str, tuple[str, ...] | None], ...]] = {
-    "gp_l": (("rule_reading", None),),
+    "gp_l": (("recognition", None), ("rule_reading", None)),
     "gp_vl": (("recognition", None), ("rule_reading", None)),
     "virl_l": (),
     "virl_vl": (("per_step_accuracy", ("visual_ood",)),),
@@ -296,15 +297,22 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def diagnostic_name(task: str, metric: str) -> str:
+    """What a diagnostic is called in the tables: GP-L's ``recognition`` is the hand *copied* from the prompt
+    (there is no image to read), GP-VL's the cards read from the image."""
+    if metric == "recognition":
+        return "hand copied" if task == "GP-L" else "recognition"
+    return {"rule_reading": "rule reading", "per_step_accuracy": "per-step accuracy"}.get(metric, metric)
+
+
 def diagnostics_markdown(diagnostics: pd.DataFrame) -> str:
     """:func:`diagnostics_summary` as a Markdown table (empty string when there is none)."""
     if diagnostics.empty:
         return ""
-    names = {"rule_reading": "rule reading", "recognition": "recognition", "per_step_accuracy": "per-step accuracy"}
     lines = ["| task | split | diagnostic | init -> RL / SFT | RL - init | SFT - init | seeds x episodes |",
              "|---|---|---|---|---|---|---|"]
     for _, r in diagnostics.iterrows():
-        lines.append(f"| {r['task']} | {label(r['split'])} | {names.get(r['metric'], r['metric'])} | {_arm_cells(r)} |")
+        lines.append(f"| {r['task']} | {label(r['split'])} | {diagnostic_name(r['task'], r['metric'])} | {_arm_cells(r)} |")
     return "\n".join(lines)
 
 
@@ -314,9 +322,10 @@ def readme_block(folder: str | os.PathLike | None = None, *, scale: str = "tiny"
     text = summary_markdown(study_summary(folder, scale=scale))
     diagnostics = diagnostics_markdown(diagnostics_summary(folder, scale=scale))
     if diagnostics:
-        text += ("\n\nWhat the headline numbers are made of (the same checkpoints; GP: rule reading, the "
-                 "`\"number\"` field right under the stated rule; GP-VL: recognition, the four cards read from "
-                 "the image; V-IRL-VL: per-step accuracy on the VLN-mini routes):\n\n" + diagnostics)
+        text += ("\n\nWhat the headline numbers are made of (the same checkpoints; GP-L: hand copied, the "
+                 "`\"cards\"` field is the prompt's hand; GP-VL: recognition, the four cards read from the image; "
+                 "GP: rule reading, the `\"number\"` field right under the stated rule; V-IRL-VL: per-step "
+                 "accuracy on the VLN-mini routes):\n\n" + diagnostics)
     return text
 
 
